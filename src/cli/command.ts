@@ -1,0 +1,80 @@
+import { Command, CommanderError } from 'commander';
+import { EXIT_RUNTIME, EXIT_USAGE, UsageError, errorMessage } from './errors.js';
+import { manualText } from './manual.js';
+import { COPYRIGHT, TOOL_NAME, TOOL_VERSION } from './version.js';
+
+/** Flags every command has, as in the original. */
+export interface CommonOptions {
+  batch?: boolean;
+  debug?: boolean;
+  manual?: boolean;
+}
+
+/** A commander program with the original's common flags (-h --help --version --manual --batch --debug). */
+export function createCommand(name: string, summary: string): Command {
+  return new Command(name)
+    .description(summary)
+    .helpOption('-h, --help', 'Display this help message and exit.')
+    .version(`${TOOL_NAME} ${TOOL_VERSION}\n${COPYRIGHT}`, '--version', 'Display the version and copyright notice and exit.')
+    .option('--manual', 'Display the user manual and exit.')
+    .option('--batch', 'Run in batch mode: no prompts, no progress animation.')
+    .option('--debug', 'Print debug messages and stack traces.')
+    .allowExcessArguments(false)
+    .exitOverride()
+    .configureOutput({ outputError: () => {} });
+}
+
+/** Throws the original's "missing mandatory parameter" error when a required flag is absent. */
+export function requireOption<T>(value: T | undefined, flag: string): T {
+  if (value === undefined || value === null || value === '') throw new UsageError(`missing mandatory parameter: ${flag}`);
+  return value;
+}
+
+/** The original's wording for a flag whose value is unusable. */
+export function invalidValue(flag: string, value: string, reason: string): UsageError {
+  return new UsageError(`${flag} has invalid value '${value}': ${reason}`);
+}
+
+/** Parses argv, handles --manual, runs main, and turns any error into one line on stderr and an exit code. */
+export async function runCommand<O extends CommonOptions>(
+  cmd: Command,
+  main: (opts: O, cmd: Command) => Promise<void>,
+  argv: string[] = process.argv,
+): Promise<never> {
+  let opts: O | undefined;
+  try {
+    cmd.parse(argv);
+    opts = cmd.opts<O>();
+    if (opts.manual) {
+      process.stdout.write(manualText(cmd.name()));
+      return exit(0);
+    }
+    await main(opts, cmd);
+    return exit(0);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return exit(0);
+      process.stderr.write(`${err.message.replace(/^error: /, '')}\nTry '${cmd.name()} --help'\n`);
+      return exit(EXIT_USAGE);
+    }
+    if (err instanceof UsageError) {
+      process.stderr.write(`${errorMessage(err)}\nTry '${cmd.name()} --help'\n`);
+      if (opts?.debug && err.stack) process.stderr.write(err.stack + '\n');
+      return exit(EXIT_USAGE);
+    }
+    process.stderr.write(`ERROR: ${errorMessage(err)}\n`);
+    if (opts?.debug && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
+    const code = (err as { exitCode?: unknown }).exitCode;
+    return exit(typeof code === 'number' && code > 0 ? code : EXIT_RUNTIME);
+  }
+}
+
+/** Exits once stdout and stderr are flushed (a pipe may still hold buffered lines). */
+function exit(code: number): Promise<never> {
+  return new Promise(() => {
+    let pending = 2;
+    const done = () => { if (--pending === 0) process.exit(code); };
+    process.stdout.write('', done);
+    process.stderr.write('', done);
+  });
+}

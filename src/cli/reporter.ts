@@ -1,0 +1,60 @@
+import ora, { type Ora } from 'ora';
+
+/** Human-readable byte count (binary units). */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}
+
+/**
+ * Where a command's output goes. Plain lines on stdout in --batch or when stdout is not a terminal
+ * (what scripts parse); on a terminal the same lines plus one live ora progress line.
+ */
+export class Reporter {
+  private spinner: Ora | undefined;
+  private readonly started = Date.now();
+  readonly interactive: boolean;
+
+  constructor(opts: { batch?: boolean; stream?: NodeJS.WriteStream } = {}) {
+    const stream = opts.stream ?? process.stdout;
+    this.interactive = !opts.batch && Boolean(stream.isTTY);
+    if (this.interactive) this.spinner = ora({ stream, discardStdin: false });
+  }
+
+  /** A line of the command's normal output. */
+  line(text: string): void {
+    if (this.spinner?.isSpinning) {
+      this.spinner.clear();
+      process.stdout.write(text + '\n');
+      this.spinner.render();
+    } else {
+      process.stdout.write(text + '\n');
+    }
+  }
+
+  /** A warning, on stderr. */
+  warn(text: string): void {
+    this.spinner?.clear();
+    process.stderr.write(text + '\n');
+    this.spinner?.render();
+  }
+
+  /** Updates the live line (terminal only): what is being done, bytes so far and the rate. */
+  progress(label: string, doneBytes: number, totalBytes?: number, extra?: string): void {
+    if (!this.spinner) return;
+    const secs = Math.max((Date.now() - this.started) / 1000, 0.001);
+    const of = totalBytes ? ` of ${formatBytes(totalBytes)}` : '';
+    const pct = totalBytes ? ` (${Math.floor((doneBytes / totalBytes) * 100)}%)` : '';
+    const rate = `${formatBytes(doneBytes / secs)}/s`;
+    this.spinner.text = `${label} ${formatBytes(doneBytes)}${of}${pct}, ${rate}${extra ? `, ${extra}` : ''}`;
+    if (!this.spinner.isSpinning) this.spinner.start();
+  }
+
+  /** Stops the live line. */
+  stop(): void {
+    this.spinner?.stop();
+  }
+}

@@ -1,0 +1,3 @@
+import { notBuiltYet } from './not-built.js';
+
+notBuiltYet('ec2-upload-bundle');

@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import { open, chmod, utimes, truncate, writeFile, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REFERENCE } from './paths.js';
+
+/** The fixtures' `random LABEL N`: the first N bytes of SHA-512(label ‖ uint64be(i)) for i = 0, 1, … */
+export function* randomChunks(label: string, n: number, chunk = 1 << 20): Generator<Buffer> {
+  const lb = Buffer.from(label, 'utf8');
+  const counter = Buffer.alloc(8);
+  let i = 0n;
+  let left = n;
+  while (left > 0) {
+    const size = Math.min(chunk, left);
+    const out = Buffer.allocUnsafe(Math.ceil(size / 64) * 64);
+    for (let off = 0; off < size; off += 64) {
+      counter.writeBigUInt64BE(i++);
+      createHash('sha512').update(lb).update(counter).digest().copy(out, off);
+    }
+    yield out.subarray(0, size);
+    left -= size;
+  }
+}
+
+/** The fixtures' `text LABEL N`: numbered ASCII lines. */
+export function* textChunks(label: string, n: number): Generator<Buffer> {
+  let i = 0;
+  let left = n;
+  while (left > 0) {
+    const lines: string[] = [];
+    for (let k = 0; k < 4096; k++, i++) {
+      lines.push(`${label} line ${String(i).padStart(8, '0')}: The quick brown fox jumps over the lazy dog 0123456789\n`);
+    }
+    const buf = Buffer.from(lines.join(''), 'ascii').subarray(0, left);
+    yield buf;
+    left -= buf.length;
+  }
+}
+
+export interface LayoutEntry { kind: 'random' | 'text'; label: string; length: number; offset?: number }
+export interface ImageSpec { file: string; size: number; sha1: string; mode: string; mtime: number; sparse: boolean; layout: LayoutEntry[] }
+
+/** Writes an image from a layout: sparse layouts are a truncated file with data written at offsets. */
+export async function writeImage(path: string, spec: Pick<ImageSpec, 'size' | 'mode' | 'mtime' | 'sparse' | 'layout'>): Promise<void> {
+  await rm(path, { force: true });
+  await writeFile(path, '');
+  if (spec.sparse) await truncate(path, spec.size);
+  const fh = await open(path, 'r+');
+  try {
+    let pos = 0;
+    for (const e of spec.layout) {
+      if (e.offset !== undefined) pos = e.offset;
+      const gen = e.kind === 'random' ? randomChunks(e.label, e.length) : textChunks(e.label, e.length);
+      for (const buf of gen) {
+        await fh.write(buf, 0, buf.length, pos);
+        pos += buf.length;
+      }
+    }
+  } finally {
+    await fh.close();
+  }
+  await chmod(path, parseInt(spec.mode, 8));
+  await utimes(path, spec.mtime, spec.mtime);
+}
+
+export interface ReferenceCase {
+  case: string;
+  commands: Record<string, string>;
+  image: ImageSpec & { kept_in_case_dir: boolean };
+  tar: { sha1: string; length: number; member_name: string; typeflag: string };
+  keys: Record<string, string>;
+  decrypted: { key_hex: string; iv_hex: string };
+  manifest: { file: string; parts: { filename: string; sha1: string; size: number }[] };
+  parts_kept?: boolean;
+  user: string;
+  arch: string;
+}
+
+export function readCase(name: string): ReferenceCase {
+  return JSON.parse(readFileSync(join(REFERENCE, name, 'case.json'), 'utf8')) as ReferenceCase;
+}
+
+/** The image of a reference case: the kept copy, or regenerated into dir. */
+export async function caseImage(name: string, dir: string): Promise<string> {
+  const c = readCase(name);
+  if (c.image.kept_in_case_dir) return join(REFERENCE, name, c.image.file);
+  const path = join(dir, c.image.file);
+  await writeImage(path, c.image);
+  return path;
+}
+
+export function sha1File(path: string): string {
+  return createHash('sha1').update(readFileSync(path)).digest('hex');
+}
