@@ -1,3 +1,48 @@
-import { notBuiltYet } from './not-built.js';
+import { accessSync, constants } from 'node:fs';
+import { unbundle } from '../bundle/unbundle.js';
+import { requireDirectory, requireFile } from './bundle-options.js';
+import { createCommand, invalidValue, runCommand, type CommonOptions } from './command.js';
+import { Reporter } from './reporter.js';
 
-notBuiltYet('ec2-unbundle');
+interface Flags extends CommonOptions {
+  privatekey?: string;
+  manifest?: string;
+  source: string;
+  destination: string;
+  cert?: string;
+}
+
+const cmd = createCommand('ec2-unbundle', 'Recreate an image from its bundle: verify, decrypt and unpack the parts named by a manifest.')
+  .option('-k, --privatekey PATH', 'The path to the PEM encoded RSA private key the bundle was made for.')
+  .option('-m, --manifest PATH', 'The path to the manifest file.')
+  .option('-s, --source DIRECTORY', 'The directory containing the bundled AMI parts.', '.')
+  .option('-d, --destination DIRECTORY', 'The directory to write the image to.', '.')
+  .option('--cert PATH', "Verify the manifest's signature with this PEM certificate before unbundling.");
+
+await runCommand<Flags>(cmd, async (o) => {
+  const privateKeyPath = requireFile(o.privatekey, '--privatekey');
+  const manifestPath = requireFile(o.manifest, '--manifest');
+  requireDirectory(o.source, '--source');
+  requireDirectory(o.destination, '--destination');
+  try {
+    accessSync(o.destination, constants.W_OK);
+  } catch {
+    throw invalidValue('--destination', o.destination, 'Directory is not writable.');
+  }
+  if (o.cert !== undefined) requireFile(o.cert, '--cert');
+
+  const reporter = new Reporter(o);
+  try {
+    await unbundle({
+      manifestPath,
+      privateKeyPath,
+      sourceDir: o.source,
+      destination: o.destination,
+      certPath: o.cert,
+      onProgress: (done, total) => reporter.progress('Unbundling', done, total),
+    });
+  } finally {
+    reporter.stop();
+  }
+  reporter.line('Unbundle complete.');
+});

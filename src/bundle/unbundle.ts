@@ -1,0 +1,82 @@
+import { createDecipheriv } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { ToolError } from '../cli/errors.js';
+import { decryptWithKey, loadCertificate, loadPrivateKey, verifyHex } from '../crypto/keys.js';
+import { parseManifest, signedSubstring, type Manifest } from '../format/manifest.js';
+import { DigestTap } from '../stream/digest-tap.js';
+import { createPartSource, type OpenPart } from '../stream/part-source.js';
+import { TarExtract } from '../stream/tar-extract.js';
+
+export interface UnbundleOptions {
+  manifestPath: string;
+  privateKeyPath: string;
+  sourceDir: string;
+  destination: string;
+  certPath?: string;
+  onProgress?: (bytes: number, total: number) => void;
+}
+
+/** Reads a manifest file; with a certificate, its signature must verify over the exact signed text on disk. */
+export async function readManifest(path: string, certPath?: string): Promise<Manifest & { signature: string }> {
+  let xml: string;
+  try {
+    xml = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ToolError(`cannot read manifest ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  const manifest = parseManifest(xml, path);
+  if (certPath) {
+    const cert = loadCertificate(certPath);
+    if (!verifyHex(cert, signedSubstring(xml), manifest.signature)) {
+      throw new ToolError(`manifest ${path} fails authentication with ${certPath}: it was altered or signed by another key`);
+    }
+  }
+  return manifest;
+}
+
+/** The AES key and IV of a bundle, decrypted from the manifest's user copies. */
+export function bundleKey(manifest: Manifest, privateKeyPath: string): { key: Buffer; iv: Buffer } {
+  const privateKey = loadPrivateKey(privateKeyPath);
+  const hex = (field: string, what: string): Buffer => {
+    const text = decryptWithKey(privateKey, field, what);
+    if (!/^[0-9a-fA-F]{32}$/.test(text)) throw new ToolError(`the manifest's ${what} does not decrypt to a 128-bit value; is ${privateKeyPath} the right key?`);
+    return Buffer.from(text, 'hex');
+  };
+  return { key: hex(manifest.userEncryptedKey, 'user_encrypted_key'), iv: hex(manifest.userEncryptedIv, 'user_encrypted_iv') };
+}
+
+/** Opens parts from a local directory. */
+export function partsFromDirectory(dir: string): OpenPart {
+  return (part) => createReadStream(join(dir, part.filename));
+}
+
+/**
+ * Unbundles in one pass: parts (each SHA-1 checked) → AES-128-CBC → gunzip → SHA-1 of the tar → extract under
+ * temporary names; the files get their final names only when the tar digest matches the manifest.
+ */
+export async function unbundle(o: UnbundleOptions, openPart: OpenPart = partsFromDirectory(o.sourceDir)): Promise<{ files: string[] }> {
+  const manifest = await readManifest(o.manifestPath, o.certPath);
+  const { key, iv } = bundleKey(manifest, o.privateKeyPath);
+  const tap = new DigestTap(o.onProgress && ((n) => o.onProgress!(n, manifest.size)));
+  const extract = new TarExtract({ directory: o.destination });
+  const decipher = createDecipheriv('aes-128-cbc', key, iv);
+  try {
+    await pipeline(createPartSource(manifest.parts, openPart), decipher, createGunzip(), tap, extract).catch((err: Error & { code?: string }) => {
+      if (err.code === 'ERR_OSSL_BAD_DECRYPT') throw new ToolError('decryption failed: the bundle does not decrypt with the key in its manifest (parts from another bundle?)');
+      if (err.code?.startsWith('Z_')) throw new ToolError(`the decrypted bundle is not valid gzip data (${err.message}); parts from another bundle?`);
+      throw err;
+    });
+    if (tap.digest() !== manifest.digest.toLowerCase()) {
+      throw new ToolError(`the unbundled image's tar digest ${tap.digest()} does not match the manifest's ${manifest.digest}`);
+    }
+    const files = await extract.commit();
+    return { files: files.map((f) => f.path) };
+  } catch (err) {
+    await extract.abort();
+    throw err;
+  }
+}

@@ -1,0 +1,129 @@
+import { statSync } from 'node:fs';
+import { Option, type Command } from 'commander';
+import { findEc2Certificate } from '../crypto/ec2-cert.js';
+import { missingMappingWarnings, parseBlockDeviceMappingFlag, type BlockDeviceMapping } from '../format/manifest.js';
+import { invalidValue, requireOption } from './command.js';
+import { UsageError } from './errors.js';
+import { ask, canPrompt, confirm } from './prompt.js';
+import type { Reporter } from './reporter.js';
+
+/** The flags ec2-bundle-image and ec2-bundle-vol share, as commander parses them. */
+export interface BundleFlags {
+  cert?: string;
+  privatekey?: string;
+  user?: string;
+  destination: string;
+  ec2cert?: string;
+  arch?: string;
+  productcodes?: string;
+  blockDeviceMapping?: string;
+  kernel?: string;
+  ramdisk?: string;
+  batch?: boolean;
+  debug?: boolean;
+}
+
+/** What those flags resolve to, ready for bundleImage(). */
+export interface ResolvedBundleFlags {
+  userCertPath: string;
+  userKeyPath: string;
+  user: string;
+  destination: string;
+  ec2CertPath: string;
+  arch: string;
+  productCodes?: string[];
+  blockDeviceMappings?: BlockDeviceMapping[];
+  kernelId?: string;
+  ramdiskId?: string;
+}
+
+export const SUPPORTED_ARCHS = ['i386', 'x86_64'];
+
+export function addBundleFlags(cmd: Command): Command {
+  return cmd
+    .option('-c, --cert PATH', "The path to the user's PEM encoded RSA public key certificate file.")
+    .option('-k, --privatekey PATH', "The path to the user's PEM encoded RSA private key file.")
+    .option('-u, --user USER', "The user's EC2 user ID (Note: AWS account number, NOT Access Key ID).")
+    .option('-d, --destination PATH', 'The directory to create the bundle in.', '/tmp')
+    .option('--ec2cert PATH', "The path to the EC2 X509 public key certificate bundled into the AMI (default: found by region, see the manual).")
+    .addOption(new Option('-r, --arch ARCHITECTURE', `Specify target architecture. One of ${JSON.stringify(SUPPORTED_ARCHS)}.`))
+    .option('--productcodes CODE1,CODE2,...', 'Default product codes attached to the image at registration time.')
+    .option('-B, --block-device-mapping MAPS', "Default block-device-mapping scheme to launch the AMI with, e.g. 'ami=sda1,root=/dev/sda1,ephemeral0=sda2,swap=sda3'.")
+    .option('--kernel ID', 'Id of the default kernel to launch the AMI with.')
+    .option('--ramdisk ID', 'Id of the default ramdisk to launch the AMI with.');
+}
+
+/** Checks that a flag names an existing regular file, with the original's wording. */
+export function requireFile(path: string | undefined, flag: string): string {
+  const p = requireOption(path, flag);
+  if (!isFile(p)) throw invalidValue(flag, p, 'File does not exist or is not a file.');
+  return p;
+}
+
+export function requireDirectory(path: string, flag: string): string {
+  let ok = false;
+  try { ok = statSync(path).isDirectory(); } catch { /* reported below */ }
+  if (!ok) throw invalidValue(flag, path, 'Directory does not exist or is not a directory.');
+  return path;
+}
+
+function isFile(path: string): boolean {
+  try { return statSync(path).isFile(); } catch { return false; }
+}
+
+/** The user id: 12 digits, hyphens allowed and removed. */
+export function parseUserId(value: string): string {
+  const digits = value.replace(/-/g, '');
+  if (!/^\d{12}$/.test(digits)) {
+    throw invalidValue('--user', value, 'the user ID should consist of 12 digits (optionally hyphenated); this should not be your Access Key ID');
+  }
+  return digits;
+}
+
+export function machineArch(): string {
+  return ({ x64: 'x86_64', ia32: 'i386', arm64: 'arm64' } as Record<string, string>)[process.arch] ?? process.arch;
+}
+
+/** -r, or a prompt on a terminal proposing this machine's architecture. */
+async function resolveArch(value: string | undefined, batch: boolean | undefined, reporter: Reporter): Promise<string> {
+  let arch = value;
+  if (!arch) {
+    if (!canPrompt(batch)) throw new UsageError('missing mandatory parameter: --arch (needed with --batch or without a terminal)');
+    arch = await ask(`Please specify a value for arch [${machineArch()}]: `, machineArch());
+  }
+  if (!SUPPORTED_ARCHS.includes(arch)) {
+    reporter.warn(`Unsupported architecture [${arch}].`);
+    if (canPrompt(batch) && !(await confirm('Continue anyway? [y/N]: '))) throw new UsageError(`--arch has invalid value '${arch}'`);
+  }
+  return arch;
+}
+
+/** Validates the shared flags in the original's order and wording; prints the -B warnings. */
+export async function resolveBundleFlags(o: BundleFlags, reporter: Reporter): Promise<ResolvedBundleFlags> {
+  const userCertPath = requireFile(o.cert, '--cert');
+  const userKeyPath = requireFile(o.privatekey, '--privatekey');
+  const user = parseUserId(requireOption(o.user, '--user'));
+  const destination = requireDirectory(o.destination, '--destination');
+  if (o.ec2cert !== undefined) requireFile(o.ec2cert, '--ec2cert');
+  const blockDeviceMappings = o.blockDeviceMapping !== undefined ? parseBlockDeviceMappingFlag(o.blockDeviceMapping) : undefined;
+  const arch = await resolveArch(o.arch, o.batch, reporter);
+  const ec2CertPath = findEc2Certificate({ explicit: o.ec2cert });
+  if (blockDeviceMappings) for (const w of missingMappingWarnings(blockDeviceMappings)) reporter.line(w);
+  return {
+    userCertPath,
+    userKeyPath,
+    user,
+    destination,
+    ec2CertPath,
+    arch,
+    productCodes: o.productcodes ? [o.productcodes] : undefined,
+    blockDeviceMappings,
+    kernelId: o.kernel,
+    ramdiskId: o.ramdisk,
+  };
+}
+
+/** "./name" with -d ., as the original prints paths. */
+export function displayPath(dir: string, name: string): string {
+  return `${dir.replace(/\/+$/, '') || '/'}/${name}`.replace(/^\/\//, '/');
+}
