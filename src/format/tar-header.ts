@@ -1,0 +1,410 @@
+// Tar header codec: GNU tar 1.34's `--format=gnu` headers (what ec2-bundle-image writes) and the reader side for
+// ustar, old GNU, GNU sparse, `././@LongLink`, base-256 numbers and pax (incl. GNU pax sparse 0.0/0.1/1.0).
+// Pure and synchronous: the streams in src/stream/ do the I/O.
+import { ToolError } from '../cli/errors.js';
+
+export interface Region { offset: number; length: number }
+
+export const BLOCK = 512;
+export const RECORD = 10240;
+const NAME_FIELD = 100;
+const SPARSES_IN_HEADER = 4;
+const SPARSES_IN_EXTENSION = 21;
+const GNU_MAGIC = Buffer.from('ustar  \0', 'latin1');
+const ROOT = 'root';
+
+export class TarFormatError extends ToolError {}
+
+/** Bytes needed to pad n up to a multiple of 512. */
+export function blockPad(n: number): number {
+  return (BLOCK - (n % BLOCK)) % BLOCK;
+}
+
+/** Length of the end-of-archive trailer after `end` bytes: two zero blocks, then zeros up to a whole 10240-byte record. */
+export function trailerLength(end: number): number {
+  return Math.ceil((end + 2 * BLOCK) / RECORD) * RECORD - end;
+}
+
+// ---------------------------------------------------------------------------------------------------------- numbers
+
+/** Writes a number the way GNU tar does: octal with len-1 digits + NUL if it fits, else GNU base-256. */
+export function encodeNumber(buf: Buffer, off: number, len: number, value: number): void {
+  if (!Number.isSafeInteger(value)) throw new TarFormatError(`tar header: cannot encode ${value}`);
+  const digits = len - 1;
+  if (value >= 0 && value < 8 ** digits) {
+    buf.write(value.toString(8).padStart(digits, '0'), off, digits, 'latin1');
+    buf[off + digits] = 0;
+    return;
+  }
+  // Base-256: two's complement big-endian in all len bytes, top bit of the first byte set (0x80 positive, 0xff negative).
+  const bits = BigInt(len * 8);
+  let v = BigInt(value);
+  if (v >= 0n ? v >= 1n << (bits - 1n) : v < -(1n << (bits - 1n))) {
+    throw new TarFormatError(`tar header: ${value} does not fit in ${len} bytes`);
+  }
+  if (v < 0n) v += 1n << bits;
+  for (let i = len - 1; i >= 0; i--) {
+    buf[off + i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  buf[off] |= 0x80;
+}
+
+/** Reads an octal (space/NUL terminated, leading spaces allowed) or GNU base-256 number field. */
+export function decodeNumber(buf: Buffer, off: number, len: number, field = 'number'): number {
+  const first = buf[off];
+  if (first & 0x80) {
+    let v = BigInt(first === 0xff ? -1 : first & 0x7f);
+    for (let i = 1; i < len; i++) v = (v << 8n) | BigInt(buf[off + i]);
+    const n = Number(v);
+    if (!Number.isSafeInteger(n)) throw new TarFormatError(`tar header: ${field} is out of range`);
+    return n;
+  }
+  let i = off;
+  const end = off + len;
+  while (i < end && (buf[i] === 0x20 || buf[i] === 0)) {
+    if (buf[i] === 0 && i === off) return 0; // an empty (all-NUL) field
+    i++;
+  }
+  let v = 0;
+  for (; i < end; i++) {
+    const c = buf[i];
+    if (c === 0 || c === 0x20) break;
+    if (c < 0x30 || c > 0x37) throw new TarFormatError(`tar header: ${field} field is not an octal number`);
+    v = v * 8 + (c - 0x30);
+  }
+  return v;
+}
+
+// -------------------------------------------------------------------------------------------------------- checksum
+
+/** Unsigned and signed byte sums of a header with the chksum field counted as 8 spaces. */
+export function headerChecksums(block: Buffer): { unsigned: number; signed: number } {
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < BLOCK; i++) {
+    const b = i >= 148 && i < 156 ? 0x20 : block[i];
+    unsigned += b;
+    signed += b > 127 ? b - 256 : b;
+  }
+  return { unsigned, signed };
+}
+
+function writeChecksum(block: Buffer): void {
+  block.fill(0x20, 148, 156);
+  const { unsigned } = headerChecksums(block);
+  block.write(unsigned.toString(8).padStart(6, '0'), 148, 6, 'latin1');
+  block[154] = 0;
+  block[155] = 0x20;
+}
+
+// -------------------------------------------------------------------------------------------------------- encoding
+
+export interface PackHeader {
+  name: string;
+  mode: number;
+  mtime: number;
+  /** Stored bytes: the file size, or the sum of the data regions for a sparse member. */
+  size: number;
+  /** Apparent size and map (ending with (realsize, 0)) for a GNU sparse member. */
+  sparse?: { realsize: number; map: Region[] };
+}
+
+function baseHeader(name: Buffer, mode: number, size: number, mtime: number, typeflag: string): Buffer {
+  const h = Buffer.alloc(BLOCK);
+  name.copy(h, 0, 0, Math.min(name.length, NAME_FIELD));
+  encodeNumber(h, 100, 8, mode);
+  encodeNumber(h, 108, 8, 0);
+  encodeNumber(h, 116, 8, 0);
+  encodeNumber(h, 124, 12, size);
+  encodeNumber(h, 136, 12, mtime);
+  h.write(typeflag, 156, 1, 'latin1');
+  GNU_MAGIC.copy(h, 257);
+  h.write(ROOT, 265, 'latin1');
+  h.write(ROOT, 297, 'latin1');
+  return h;
+}
+
+function encodeSparseEntries(block: Buffer, off: number, entries: Region[]): void {
+  entries.forEach((e, i) => {
+    encodeNumber(block, off + i * 24, 12, e.offset);
+    encodeNumber(block, off + i * 24 + 12, 12, e.length);
+  });
+}
+
+/**
+ * Every header block GNU tar (`--format=gnu --owner 0 --group 0`) writes before a regular file's data:
+ * an optional `././@LongLink` (type L) with its name blocks, the member header (type 0 or S) and, for sparse
+ * members whose map has more than 4 entries, the 21-entry extension blocks.
+ */
+export function encodeMemberHeaders(p: PackHeader): Buffer {
+  const name = Buffer.from(p.name, 'utf8');
+  if (name.length === 0) throw new TarFormatError('tar: empty member name');
+  const blocks: Buffer[] = [];
+  if (name.length > NAME_FIELD) {
+    const data = Buffer.alloc(name.length + 1 + blockPad(name.length + 1));
+    name.copy(data);
+    const ll = baseHeader(Buffer.from('././@LongLink', 'latin1'), 0o644, name.length + 1, 0, 'L');
+    writeChecksum(ll);
+    blocks.push(ll, data);
+  }
+  const mode = p.mode & 0o7777;
+  if (!p.sparse) {
+    const h = baseHeader(name, mode, p.size, p.mtime, '0');
+    writeChecksum(h);
+    blocks.push(h);
+    return Buffer.concat(blocks);
+  }
+  const map = p.sparse.map;
+  const h = baseHeader(name, mode, p.size, p.mtime, 'S');
+  encodeSparseEntries(h, 386, map.slice(0, SPARSES_IN_HEADER));
+  h[482] = map.length > SPARSES_IN_HEADER ? 1 : 0;
+  encodeNumber(h, 483, 12, p.sparse.realsize);
+  writeChecksum(h);
+  blocks.push(h);
+  for (let i = SPARSES_IN_HEADER; i < map.length; i += SPARSES_IN_EXTENSION) {
+    const ext = Buffer.alloc(BLOCK);
+    encodeSparseEntries(ext, 0, map.slice(i, i + SPARSES_IN_EXTENSION));
+    ext[504] = i + SPARSES_IN_EXTENSION < map.length ? 1 : 0;
+    blocks.push(ext);
+  }
+  return Buffer.concat(blocks);
+}
+
+// -------------------------------------------------------------------------------------------------------- decoding
+
+export interface TarHeader {
+  /** Name from the header (ustar prefix joined), before any L/pax override. */
+  name: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  typeflag: string;
+  linkname: string;
+  format: 'gnu' | 'ustar' | 'v7';
+  /** Old GNU sparse (type S): in-header map entries, whether extension blocks follow, apparent size. */
+  sparse?: { map: Region[]; isextended: boolean; realsize: number };
+}
+
+function cString(buf: Buffer, off: number, len: number): string {
+  const end = buf.indexOf(0, off);
+  return buf.toString('utf8', off, end < 0 || end > off + len ? off + len : end);
+}
+
+export function isZeroBlock(block: Buffer): boolean {
+  return block.subarray(0, BLOCK).equals(ZERO_BLOCK);
+}
+const ZERO_BLOCK = Buffer.alloc(BLOCK);
+
+function decodeSparseEntries(block: Buffer, off: number, count: number, what: string): Region[] {
+  const out: Region[] = [];
+  for (let i = 0; i < count; i++) {
+    const o = off + i * 24;
+    if (block[o] === 0) break; // unused entries are all NUL
+    out.push({ offset: decodeNumber(block, o, 12, `${what} sparse offset`), length: decodeNumber(block, o + 12, 12, `${what} sparse size`) });
+  }
+  return out;
+}
+
+/** Decodes one 512-byte header; null for an all-zero block (end of archive). Verifies the checksum. */
+export function decodeHeader(block: Buffer, where = 'tar header'): TarHeader | null {
+  if (block.length < BLOCK) throw new TarFormatError(`${where}: truncated header`);
+  if (isZeroBlock(block)) return null;
+  const stored = decodeNumberSafe(block, 148, 8);
+  const sums = headerChecksums(block);
+  if (stored === undefined || (stored !== sums.unsigned && stored !== sums.signed)) {
+    throw new TarFormatError(`${where}: header checksum mismatch (corrupt or not a tar stream)`);
+  }
+  const magic = block.toString('latin1', 257, 265);
+  const format = magic === 'ustar  \0' ? 'gnu' : magic.startsWith('ustar\0') ? 'ustar' : 'v7';
+  let name = cString(block, 0, NAME_FIELD);
+  if (format === 'ustar' && block[345] !== 0) name = `${cString(block, 345, 155)}/${name}`;
+  const typeflag = block[156] === 0 ? '0' : String.fromCharCode(block[156]);
+  const h: TarHeader = {
+    name,
+    mode: decodeNumber(block, 100, 8, 'mode'),
+    uid: decodeNumber(block, 108, 8, 'uid'),
+    gid: decodeNumber(block, 116, 8, 'gid'),
+    size: decodeNumber(block, 124, 12, 'size'),
+    mtime: decodeNumber(block, 136, 12, 'mtime'),
+    typeflag,
+    linkname: cString(block, 157, 100),
+    format,
+  };
+  if (typeflag === 'S') {
+    h.sparse = {
+      map: decodeSparseEntries(block, 386, SPARSES_IN_HEADER, where),
+      isextended: block[482] !== 0,
+      realsize: decodeNumber(block, 483, 12, 'realsize'),
+    };
+  }
+  return h;
+}
+
+function decodeNumberSafe(block: Buffer, off: number, len: number): number | undefined {
+  try {
+    return decodeNumber(block, off, len);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Decodes an old GNU sparse extension block (21 entries + isextended). */
+export function decodeSparseExtension(block: Buffer, where = 'tar sparse header'): { map: Region[]; isextended: boolean } {
+  return { map: decodeSparseEntries(block, 0, SPARSES_IN_EXTENSION, where), isextended: block[504] !== 0 };
+}
+
+/** The name in a `././@LongLink` (type L/K) member's data: up to the first NUL. */
+export function decodeLongName(data: Buffer): string {
+  const end = data.indexOf(0);
+  return data.toString('utf8', 0, end < 0 ? data.length : end);
+}
+
+// ------------------------------------------------------------------------------------------------------------- pax
+
+export type PaxRecord = [key: string, value: string];
+
+/** Parses pax extended header data: records `LEN KEY=VALUE\n`, kept in order (GNU sparse 0.0 repeats keys). */
+export function parsePax(data: Buffer, where = 'pax header'): PaxRecord[] {
+  const out: PaxRecord[] = [];
+  let pos = 0;
+  while (pos < data.length) {
+    if (data[pos] === 0) break; // padding
+    const sp = data.indexOf(0x20, pos);
+    const len = sp < 0 ? NaN : Number(data.toString('latin1', pos, sp));
+    if (!Number.isInteger(len) || len <= sp - pos || pos + len > data.length || data[pos + len - 1] !== 0x0a) {
+      throw new TarFormatError(`${where}: malformed pax record at byte ${pos}`);
+    }
+    const rec = data.toString('utf8', sp + 1, pos + len - 1);
+    const eq = rec.indexOf('=');
+    if (eq <= 0) throw new TarFormatError(`${where}: malformed pax record at byte ${pos}`);
+    out.push([rec.slice(0, eq), rec.slice(eq + 1)]);
+    pos += len;
+  }
+  return out;
+}
+
+/** What a member's pax records (global then local) change about it. */
+export interface PaxOverrides {
+  path?: string;
+  size?: number;
+  mtime?: number;
+  mode?: number;
+  linkpath?: string;
+  /** GNU pax sparse: 0.x carries the map here; 1.0 (`dataMap`) stores it at the start of the member's data. */
+  sparse?: { realsize: number; map?: Region[]; dataMap?: boolean };
+}
+
+function paxInt(key: string, v: string, where: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) throw new TarFormatError(`${where}: bad value for ${key}: '${v}'`);
+  return n;
+}
+
+/** Interprets pax records; keys not listed are ignored, as POSIX allows. */
+export function interpretPax(records: PaxRecord[], where = 'pax header'): PaxOverrides {
+  const o: PaxOverrides = {};
+  let realsize: number | undefined;
+  let major: number | undefined;
+  let map: Region[] | undefined;
+  let pendingOffset: number | undefined;
+  let sparseName: string | undefined;
+  for (const [key, value] of records) {
+    switch (key) {
+      case 'path': o.path = value; break;
+      case 'linkpath': o.linkpath = value; break;
+      case 'size': o.size = paxInt(key, value, where); break;
+      case 'mtime': {
+        const t = Number(value);
+        if (!/^-?\d+(\.\d+)?$/.test(value) || !Number.isFinite(t)) throw new TarFormatError(`${where}: bad value for mtime: '${value}'`);
+        o.mtime = t;
+        break;
+      }
+      case 'GNU.sparse.name': sparseName = value; break;
+      case 'GNU.sparse.size': // 0.x
+      case 'GNU.sparse.realsize': realsize = paxInt(key, value, where); break; // 1.0
+      case 'GNU.sparse.major': major = paxInt(key, value, where); break;
+      case 'GNU.sparse.numblocks': paxInt(key, value, where); map ??= []; break;
+      case 'GNU.sparse.offset': pendingOffset = paxInt(key, value, where); break; // 0.0: offset/numbytes pairs
+      case 'GNU.sparse.numbytes':
+        if (pendingOffset === undefined) throw new TarFormatError(`${where}: GNU.sparse.numbytes without GNU.sparse.offset`);
+        (map ??= []).push({ offset: pendingOffset, length: paxInt(key, value, where) });
+        pendingOffset = undefined;
+        break;
+      case 'GNU.sparse.map': { // 0.1
+        const nums = value === '' ? [] : value.split(',').map((v) => paxInt(key, v, where));
+        if (nums.length % 2) throw new TarFormatError(`${where}: GNU.sparse.map has an odd number of values`);
+        map = [];
+        for (let i = 0; i < nums.length; i += 2) map.push({ offset: nums[i], length: nums[i + 1] });
+        break;
+      }
+      default: break;
+    }
+  }
+  if (sparseName !== undefined) o.path = sparseName;
+  if (major !== undefined && major !== 1) throw new TarFormatError(`${where}: unsupported GNU sparse format ${major}.x`);
+  if (major === 1) {
+    if (realsize === undefined) throw new TarFormatError(`${where}: GNU sparse 1.0 member without GNU.sparse.realsize`);
+    o.sparse = { realsize, dataMap: true };
+  } else if (map !== undefined || realsize !== undefined) {
+    if (map === undefined || realsize === undefined) throw new TarFormatError(`${where}: incomplete GNU sparse 0.x map`);
+    o.sparse = { realsize, map };
+  }
+  return o;
+}
+
+/**
+ * Incremental parser of the GNU sparse 1.0 map stored at the start of a member's data: decimal lines
+ * `count`, then `offset` and `size` per region, padded with NULs to a 512-byte boundary.
+ */
+export class Sparse10MapParser {
+  readonly map: Region[] = [];
+  private count = -1;
+  private pendingOffset = -1;
+  private digits = '';
+  private consumed = 0;
+  private done = false;
+
+  constructor(private readonly where: string, private readonly maxEntries = 10_000_000) {}
+
+  /** Feeds bytes; returns how many were consumed, and whether the map (with its padding) is complete. */
+  feed(buf: Buffer): { used: number; complete: boolean } {
+    let i = 0;
+    while (i < buf.length && !this.done) {
+      const c = buf[i++];
+      this.consumed++;
+      if (c === 0x0a) {
+        if (this.digits === '') throw new TarFormatError(`${this.where}: malformed GNU sparse 1.0 map`);
+        const n = Number(this.digits);
+        this.digits = '';
+        if (this.count < 0) {
+          if (n > this.maxEntries) throw new TarFormatError(`${this.where}: GNU sparse map with ${n} entries is too large`);
+          this.count = n;
+        } else if (this.pendingOffset < 0) {
+          this.pendingOffset = n;
+        } else {
+          this.map.push({ offset: this.pendingOffset, length: n });
+          this.pendingOffset = -1;
+        }
+        if (this.count >= 0 && this.map.length === this.count && this.pendingOffset < 0) this.done = true;
+      } else if (c >= 0x30 && c <= 0x39 && this.digits.length < 20) {
+        this.digits += String.fromCharCode(c);
+      } else {
+        throw new TarFormatError(`${this.where}: malformed GNU sparse 1.0 map`);
+      }
+    }
+    if (!this.done) return { used: i, complete: false };
+    // Skip the padding up to the block boundary.
+    const pad = Math.min(blockPad(this.consumed), buf.length - i);
+    i += pad;
+    this.consumed += pad;
+    return { used: i, complete: this.consumed % BLOCK === 0 };
+  }
+
+  /** Bytes of member data taken by the map and its padding so far. */
+  get bytes(): number {
+    return this.consumed;
+  }
+}
