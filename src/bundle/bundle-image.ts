@@ -2,9 +2,8 @@ import { createCipheriv, randomBytes } from 'node:crypto';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { TOOL_NAME, TOOL_VERSION } from '../cli/version.js';
 import { assertKeyMatchesCertificate, encryptForCertificate, loadCertificate, loadPrivateKey, signHex } from '../crypto/keys.js';
-import { buildManifestXml, buildSignedText, type BlockDeviceMapping, type Manifest } from '../format/manifest.js';
+import { buildManifestXml, buildSignedText, toolBundler, type BlockDeviceMapping, type Manifest } from '../format/manifest.js';
 import { DigestTap } from '../stream/digest-tap.js';
 import { createParallelGzip } from '../stream/gzip-parallel.js';
 import { PartSink } from '../stream/part-sink.js';
@@ -30,12 +29,6 @@ export interface BundleOptions {
 }
 
 export interface BundleResult { manifestPath: string; manifest: Manifest; partPaths: string[] }
-
-/** Our <bundler>: the name and version of this tool, split like the original's 1.5 / 3. */
-export function ourBundler(): Manifest['bundler'] {
-  const [major, minor, patch] = TOOL_VERSION.split('.');
-  return { name: TOOL_NAME, version: `${major}.${minor}`, release: patch ?? '0' };
-}
 
 /**
  * Bundles an image in one pass: tar → SHA-1 → gzip → AES-128-CBC → 10 MiB parts (SHA-1 each), then the signed
@@ -69,7 +62,7 @@ export async function bundleImage(o: BundleOptions): Promise<BundleResult> {
   const ivHex = iv.toString('hex');
   const manifest: Manifest = {
     version: '2007-10-10',
-    bundler: ourBundler(),
+    bundler: toolBundler(),
     architecture: o.arch,
     blockDeviceMappings: o.blockDeviceMappings ?? [],
     kernelId: o.kernelId,

@@ -15,8 +15,8 @@ interface Flags extends BundleFlags, CommonOptions {
 }
 
 const cmd = addBundleFlags(createCommand('ec2-bundle-image', 'Bundle an image file into an S3-backed AMI bundle: encrypted 10 MiB parts and a signed manifest.'))
-  .option('-i, --image PATH', 'The path to the file system image to bundle.')
-  .option('-p, --prefix PREFIX', 'The filename prefix for bundled AMI files. Defaults to the image name.')
+  .option('-i, --image <path>', 'The path to the file system image to bundle.')
+  .option('-p, --prefix <prefix>', 'The filename prefix for bundled AMI files. Defaults to the image name.')
   .option('--no-size-checks', "Don't check the image size (zero or over 10 GiB).");
 
 await runCommand<Flags>(cmd, async (o) => {

@@ -41,16 +41,16 @@ export const SUPPORTED_ARCHS = ['i386', 'x86_64'];
 
 export function addBundleFlags(cmd: Command): Command {
   return cmd
-    .option('-c, --cert PATH', "The path to the user's PEM encoded RSA public key certificate file.")
-    .option('-k, --privatekey PATH', "The path to the user's PEM encoded RSA private key file.")
-    .option('-u, --user USER', "The user's EC2 user ID (Note: AWS account number, NOT Access Key ID).")
-    .option('-d, --destination PATH', 'The directory to create the bundle in.', '/tmp')
-    .option('--ec2cert PATH', "The path to the EC2 X509 public key certificate bundled into the AMI (default: found by region, see the manual).")
-    .addOption(new Option('-r, --arch ARCHITECTURE', `Specify target architecture. One of ${JSON.stringify(SUPPORTED_ARCHS)}.`))
-    .option('--productcodes CODE1,CODE2,...', 'Default product codes attached to the image at registration time.')
-    .option('-B, --block-device-mapping MAPS', "Default block-device-mapping scheme to launch the AMI with, e.g. 'ami=sda1,root=/dev/sda1,ephemeral0=sda2,swap=sda3'.")
-    .option('--kernel ID', 'Id of the default kernel to launch the AMI with.')
-    .option('--ramdisk ID', 'Id of the default ramdisk to launch the AMI with.');
+    .option('-c, --cert <path>', "The path to the user's PEM encoded RSA public key certificate file.")
+    .option('-k, --privatekey <path>', "The path to the user's PEM encoded RSA private key file.")
+    .option('-u, --user <user>', "The user's EC2 user ID (Note: AWS account number, NOT Access Key ID).")
+    .option('-d, --destination <path>', 'The directory to create the bundle in.', '/tmp')
+    .option('--ec2cert <path>', "The path to the EC2 X509 public key certificate bundled into the AMI (default: found by region, see the manual).")
+    .addOption(new Option('-r, --arch <architecture>', `Specify target architecture. One of ${JSON.stringify(SUPPORTED_ARCHS)}.`))
+    .option('--productcodes <code1,code2,...>', 'Default product codes attached to the image at registration time.')
+    .option('-B, --block-device-mapping <maps>', "Default block-device-mapping scheme to launch the AMI with, e.g. 'ami=sda1,root=/dev/sda1,ephemeral0=sda2,swap=sda3'.")
+    .option('--kernel <id>', 'Id of the default kernel to launch the AMI with.')
+    .option('--ramdisk <id>', 'Id of the default ramdisk to launch the AMI with.');
 }
 
 /** Checks that a flag names an existing regular file, with the original's wording. */

@@ -13,11 +13,11 @@ interface Flags extends CommonOptions {
 }
 
 const cmd = createCommand('ec2-unbundle', 'Recreate an image from its bundle: verify, decrypt and unpack the parts named by a manifest.')
-  .option('-k, --privatekey PATH', 'The path to the PEM encoded RSA private key the bundle was made for.')
-  .option('-m, --manifest PATH', 'The path to the manifest file.')
-  .option('-s, --source DIRECTORY', 'The directory containing the bundled AMI parts.', '.')
-  .option('-d, --destination DIRECTORY', 'The directory to write the image to.', '.')
-  .option('--cert PATH', "Verify the manifest's signature with this PEM certificate before unbundling.");
+  .option('-k, --privatekey <path>', 'The path to the PEM encoded RSA private key the bundle was made for.')
+  .option('-m, --manifest <path>', 'The path to the manifest file.')
+  .option('-s, --source <directory>', 'The directory containing the bundled AMI parts.', '.')
+  .option('-d, --destination <directory>', 'The directory to write the image to.', '.')
+  .option('--cert <path>', "Verify the manifest's signature with this PEM certificate before unbundling.");
 
 await runCommand<Flags>(cmd, async (o) => {
   const privateKeyPath = requireFile(o.privatekey, '--privatekey');

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { open, chmod, utimes, truncate, writeFile, rm } from 'node:fs/promises';
+import { chmod, copyFile, open, rm, truncate, utimes, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REFERENCE } from './paths.js';
@@ -80,12 +80,20 @@ export function readCase(name: string): ReferenceCase {
   return JSON.parse(readFileSync(join(REFERENCE, name, 'case.json'), 'utf8')) as ReferenceCase;
 }
 
-/** The image of a reference case: the kept copy, or regenerated into dir. */
+/**
+ * The image of a reference case in dir, with the mode and mtime the original bundled (both are in the tar header):
+ * a copy of the kept image (the shared checkout has other modes and times), or regenerated.
+ */
 export async function caseImage(name: string, dir: string): Promise<string> {
   const c = readCase(name);
-  if (c.image.kept_in_case_dir) return join(REFERENCE, name, c.image.file);
   const path = join(dir, c.image.file);
-  await writeImage(path, c.image);
+  if (c.image.kept_in_case_dir) {
+    await copyFile(join(REFERENCE, name, c.image.file), path);
+    await chmod(path, parseInt(c.image.mode, 8));
+    await utimes(path, c.image.mtime, c.image.mtime);
+  } else {
+    await writeImage(path, c.image);
+  }
   return path;
 }
 
