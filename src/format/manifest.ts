@@ -146,7 +146,10 @@ export function signedSubstring(xml: string, source?: string): string {
 // ---------------------------------------------------------------------------------------------------------------
 // Reading
 
-/** Older formats the original could read. We reject them (see docs in the module's tests / report). */
+/**
+ * Older formats the original still read (both from 2007; version 3 signs <image> only and has no architecture).
+ * Nothing made with them is usable today, so we name them and stop instead of guessing at their layout.
+ */
 const OLD_VERSIONS: Record<string, string> = {
   '3': "manifest version 3 (2007, signed over <image> only, no architecture)",
   '2007-08-29': 'manifest version 2007-08-29',
@@ -240,7 +243,7 @@ class Reader {
   hex(node: Node, name: string, path: string, length?: number): string {
     const t = this.text(node, name, path);
     if (!/^[0-9a-fA-F]+$/.test(t) || (length !== undefined && t.length !== length)) {
-      this.fail(`<${path}/${name}> is not ${length ? `a ${length}-digit ` : ''}hex value: '${short(t)}'`);
+      this.fail(`<${path}/${name}> is not a ${length ? `${length}-digit ` : ''}hex value: '${short(t)}'`);
     }
     if (length === undefined && t.length % 2 !== 0) this.fail(`<${path}/${name}> has an odd number of hex digits`);
     return t;
@@ -275,7 +278,7 @@ export function parseManifest(xml: string, source?: string): Manifest & { signat
   if (/<!DOCTYPE/i.test(xml)) r.fail('DOCTYPE declarations are not allowed in a manifest');
   if (xml.includes('<![CDATA[')) r.fail('CDATA sections are not allowed in a manifest');
   const valid = XMLValidator.validate(xml);
-  if (valid !== true) r.fail(`not well-formed XML (line ${valid.err.line}: ${valid.err.msg})`);
+  if (valid !== true) r.fail(`not well-formed XML (line ${valid.err.line}: ${valid.err.msg.replace(/\.$/, '')})`);
   let doc: Node;
   try {
     doc = parser.parse(xml) as Node;
