@@ -36,7 +36,7 @@ export function loadPrivateKey(path: string): KeyObject {
     throw new ToolError(`${path} is not a PEM private key (expected 'BEGIN RSA PRIVATE KEY' or 'BEGIN PRIVATE KEY')`, { cause: err });
   }
   if (key.asymmetricKeyType !== 'rsa') {
-    throw new ToolError(`the private key ${path} is ${key.asymmetricKeyType ?? 'not'} an RSA key; AMI bundles need an RSA key`);
+    throw new ToolError(`the private key ${path} is not an RSA key (${key.asymmetricKeyType ?? 'unknown type'}); AMI bundles need an RSA key`);
   }
   return key;
 }
