@@ -1,0 +1,198 @@
+// Parallel deflate that still produces ONE gzip member (see docs/performance-notes.md): the input is cut into
+// chunks, each deflated raw in a worker with the previous 32 KiB as dictionary and ending in a sync flush, so the
+// outputs concatenate into one deflate stream; an empty final block, CRC-32 and ISIZE close it.
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { Transform, type TransformCallback } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { crc32 } from 'node:zlib';
+import type { GzipJob, GzipJobResult } from './gzip-worker.js';
+
+export interface ParallelGzipOptions { level?: number; workers?: number; chunkSize?: number }
+
+const WINDOW = 32 * 1024;
+const DEFAULT_CHUNK = 1024 * 1024;
+// Final block, fixed Huffman, holding only end-of-block: BFINAL=1, BTYPE=01, code 0000000.
+const FINAL_BLOCK = Buffer.from([0x03, 0x00]);
+
+/** The gzip header as gzip(1) and zlib write it: no name, MTIME 0, XFL by level, OS 3 (Unix). */
+export function gzipHeader(level: number): Buffer {
+  const xfl = level === 9 ? 2 : level <= 1 ? 4 : 0;
+  return Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, xfl, 0x03]);
+}
+
+/** The compiled worker beside this module; vitest runs the TypeScript sources, whose worker only exists built in dist/. */
+function workerPath(): string {
+  const here = import.meta.url;
+  const url = here.endsWith('.ts') ? new URL('../../dist/stream/gzip-worker.js', here) : new URL('./gzip-worker.js', here);
+  const path = fileURLToPath(url);
+  if (!existsSync(path)) throw new Error(`gzip worker ${path} is missing: build the project with 'npx tsc -p .'`);
+  return path;
+}
+
+interface Slot { worker: Worker; busy: boolean }
+
+class ParallelGzip extends Transform {
+  private readonly level: number;
+  private readonly chunkSize: number;
+  private readonly maxWorkers: number;
+  private readonly maxInFlight: number;
+  private readonly script: string;
+  private readonly slots: Slot[] = [];
+  private readonly queue: GzipJob[] = [];
+  private readonly done = new Map<number, Buffer>();
+  private waiters: Array<() => void> = [];
+  private nextSeq = 0;
+  private nextOut = 0;
+  private inFlight = 0; // submitted and not yet pushed
+  private crc = 0;
+  private total = 0;
+  private window: Buffer = Buffer.alloc(0);
+  private cur: Buffer | null = null;
+  private curLen = 0;
+  private closing = false;
+  private failure: Error | null = null;
+
+  constructor(opts: ParallelGzipOptions) {
+    super();
+    this.level = opts.level ?? 9;
+    this.maxWorkers = opts.workers ?? Math.min(availableParallelism(), 4);
+    this.chunkSize = opts.chunkSize ?? DEFAULT_CHUNK;
+    if (!Number.isInteger(this.level) || this.level < 0 || this.level > 9) throw new RangeError(`gzip level must be 0-9, not ${opts.level}`);
+    if (!Number.isInteger(this.maxWorkers) || this.maxWorkers < 1) throw new RangeError(`gzip workers must be a positive integer, not ${opts.workers}`);
+    if (!Number.isInteger(this.chunkSize) || this.chunkSize < 1) throw new RangeError(`gzip chunkSize must be a positive integer, not ${opts.chunkSize}`);
+    this.maxInFlight = 2 * this.maxWorkers;
+    this.script = workerPath();
+    this.push(gzipHeader(this.level));
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.consume(chunk).then(() => cb(), cb);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.finish().then(() => cb(), cb);
+  }
+
+  override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
+    this.failure ??= err ?? new Error('parallel gzip stream destroyed');
+    this.wake();
+    this.shutdown().then(() => cb(err), () => cb(err));
+  }
+
+  private async consume(data: Buffer): Promise<void> {
+    let off = 0;
+    while (off < data.length) {
+      this.cur ??= Buffer.allocUnsafeSlow(this.chunkSize);
+      const n = data.copy(this.cur, this.curLen, off);
+      off += n;
+      this.curLen += n;
+      if (this.curLen === this.chunkSize) {
+        this.submit(this.cur);
+        this.cur = null;
+        this.curLen = 0;
+        await this.until(() => this.inFlight < this.maxInFlight);
+      }
+    }
+  }
+
+  private async finish(): Promise<void> {
+    if (this.curLen > 0 && this.cur) this.submit(this.cur.subarray(0, this.curLen));
+    this.cur = null;
+    await this.until(() => this.inFlight === 0);
+    const trailer = Buffer.alloc(8);
+    trailer.writeUInt32LE(this.crc >>> 0, 0);
+    trailer.writeUInt32LE(this.total % 2 ** 32, 4);
+    this.push(Buffer.concat([FINAL_BLOCK, trailer]));
+    await this.shutdown();
+  }
+
+  private submit(data: Buffer): void {
+    this.crc = crc32(data, this.crc);
+    this.total += data.length;
+    const dictionary = this.window.length > 0 ? this.window : undefined;
+    // A copy: `data` is transferred to the worker. Chunks under 32 KiB take the window's tail along.
+    const tail = Buffer.concat([this.window, data.length >= WINDOW ? data.subarray(data.length - WINDOW) : data]);
+    this.window = tail.subarray(Math.max(0, tail.length - WINDOW));
+    this.queue.push({ seq: this.nextSeq++, data, dictionary, level: this.level });
+    this.inFlight++;
+    this.dispatch();
+  }
+
+  private dispatch(): void {
+    while (this.queue.length > 0 && !this.failure) {
+      let slot = this.slots.find((s) => !s.busy);
+      if (!slot) {
+        if (this.slots.length >= this.maxWorkers) return;
+        slot = this.spawn();
+      }
+      const job = this.queue.shift()!;
+      slot.busy = true;
+      slot.worker.ref(); // a busy worker keeps the process alive until its result arrives
+      const transfer = job.data.byteOffset === 0 ? [job.data.buffer as ArrayBuffer] : [];
+      slot.worker.postMessage(job, transfer);
+    }
+  }
+
+  private spawn(): Slot {
+    const worker = new Worker(this.script);
+    const slot: Slot = { worker, busy: false };
+    worker.unref(); // an idle worker never holds the process open
+    worker.on('message', (msg: GzipJobResult) => this.onResult(slot, msg));
+    worker.on('error', (err) => this.fail(new Error(`gzip worker failed: ${err.message}`)));
+    worker.on('exit', (code) => {
+      if (!this.closing) this.fail(new Error(`gzip worker exited unexpectedly (code ${code})`));
+    });
+    this.slots.push(slot);
+    return slot;
+  }
+
+  private onResult(slot: Slot, msg: GzipJobResult): void {
+    slot.busy = false;
+    slot.worker.unref();
+    if ('error' in msg) return this.fail(new Error(`gzip worker could not deflate chunk ${msg.seq}: ${msg.error}`));
+    this.done.set(msg.seq, Buffer.from(msg.output.buffer, msg.output.byteOffset, msg.output.byteLength));
+    for (let out = this.done.get(this.nextOut); out; out = this.done.get(this.nextOut)) {
+      this.done.delete(this.nextOut++);
+      this.inFlight--;
+      if (!this.destroyed) this.push(out);
+    }
+    this.dispatch();
+    this.wake();
+  }
+
+  private fail(err: Error): void {
+    if (this.failure || this.destroyed) return;
+    this.destroy(err);
+  }
+
+  private until(ready: () => boolean): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (this.failure) reject(this.failure);
+        else if (ready()) resolve();
+        else this.waiters.push(check);
+      };
+      check();
+    });
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  private async shutdown(): Promise<void> {
+    this.closing = true;
+    const slots = this.slots.splice(0);
+    await Promise.all(slots.map((s) => s.worker.terminate()));
+  }
+}
+
+/** A Transform that gzips its input as ONE member, deflating chunks in a pool of worker threads. Output is identical
+ *  for any number of workers at a given chunk size and level. */
+export function createParallelGzip(opts: ParallelGzipOptions = {}): Transform {
+  return new ParallelGzip(opts);
+}
