@@ -1,0 +1,123 @@
+import { ToolError } from '../cli/errors.js';
+
+/** What we were doing when S3 failed: used to name the object and infer the missing permission. */
+export interface S3Context {
+  action: 'GetBucketLocation' | 'CreateBucket' | 'PutObject' | 'GetObject' | 'ListObjects' | 'DeleteObject' | 'DeleteBucket';
+  bucket: string;
+  key?: string;
+  region: string;
+}
+
+const PERMISSION: Record<S3Context['action'], string> = {
+  GetBucketLocation: 's3:GetBucketLocation',
+  CreateBucket: 's3:CreateBucket',
+  PutObject: 's3:PutObject',
+  GetObject: 's3:GetObject',
+  ListObjects: 's3:ListBucket',
+  DeleteObject: 's3:DeleteObject',
+  DeleteBucket: 's3:DeleteBucket',
+};
+
+interface SdkError {
+  name?: string; Code?: string; code?: string; message?: string;
+  Region?: string; Endpoint?: string; BucketName?: string;
+  $metadata?: { httpStatusCode?: number };
+  $response?: { headers?: Record<string, string>; statusCode?: number };
+}
+
+function what(ctx: S3Context): string {
+  return ctx.key ? `s3://${ctx.bucket}/${ctx.key}` : `bucket ${ctx.bucket}`;
+}
+
+/** The S3 error code of an SDK error ('NoSuchBucket', 'AccessDenied', …), or undefined for network errors. */
+export function s3ErrorCode(err: unknown): string | undefined {
+  const e = err as SdkError;
+  if (!e || typeof e !== 'object' || !e.$metadata) return undefined;
+  const code = e.Code ?? e.name;
+  if (code && code !== 'Error' && code !== 'UnknownError' && code !== 'S3ServiceException') return code;
+  const status = e.$metadata.httpStatusCode;
+  if (status === 404) return 'NotFound';
+  if (status === 403) return 'Forbidden';
+  if (status === 301 || status === 307) return 'PermanentRedirect';
+  return status ? `HTTP${status}` : undefined;
+}
+
+/** One clear line (as a ToolError) for an S3 failure: what failed, why, and what to do. */
+export function describeS3Error(err: unknown, ctx: S3Context): ToolError {
+  const e = err as SdkError;
+  const code = s3ErrorCode(err);
+  const status = e?.$metadata?.httpStatusCode;
+  const on = `${ctx.action} on ${what(ctx)}`;
+  let msg: string;
+  switch (code) {
+    case 'InvalidAccessKeyId':
+      msg = `${on} failed: S3 does not know the access key id (InvalidAccessKeyId); check -a/--access-key or AWS_ACCESS_KEY_ID, and --url`;
+      break;
+    case 'SignatureDoesNotMatch':
+      msg = `${on} failed: the request signature does not match (SignatureDoesNotMatch); check -s/--secret-key or AWS_SECRET_ACCESS_KEY (and --sigv for this server)`;
+      break;
+    case 'InvalidToken':
+    case 'ExpiredToken':
+    case 'TokenRefreshRequired':
+      msg = `${on} failed: the session token is invalid or expired (${code}); refresh -t/--delegation-token or AWS_SESSION_TOKEN`;
+      break;
+    case 'NoSuchBucket':
+      msg = `bucket ${ctx.bucket} does not exist (NoSuchBucket); check -b/--bucket${ctx.action === 'PutObject' ? '' : ' (ec2-upload-bundle creates it)'}`;
+      break;
+    case 'NoSuchKey':
+    case 'NotFound':
+      msg = `${what(ctx)} does not exist (${code}); check -b/--bucket, the key prefix and -m/-p`;
+      break;
+    case 'AccessControlListNotSupported':
+      msg = `bucket ${ctx.bucket} has ACLs disabled (AccessControlListNotSupported), but EC2 needs the aws-exec-read ACL on the bundle: ` +
+        `set the bucket's Object Ownership to "Bucket owner preferred" (aws s3api put-bucket-ownership-controls --bucket ${ctx.bucket} ` +
+        `--ownership-controls 'Rules=[{ObjectOwnership=BucketOwnerPreferred}]')`;
+      break;
+    case 'AccessDenied':
+    case 'Forbidden':
+    case 'AllAccessDisabled': {
+      const perm = ctx.action === 'PutObject' ? 's3:PutObject and s3:PutObjectAcl' : PERMISSION[ctx.action];
+      msg = `${on} was denied (${code === 'Forbidden' ? 'HTTP 403' : code}): the credentials need ${perm} on ${ctx.key ? `arn:aws:s3:::${ctx.bucket}/*` : `arn:aws:s3:::${ctx.bucket}`}`;
+      break;
+    }
+    case 'PermanentRedirect':
+    case 'AuthorizationHeaderMalformed':
+    case 'IllegalLocationConstraintException':
+    case 'TemporaryRedirect': {
+      const region = e.Region ?? e.$response?.headers?.['x-amz-bucket-region'];
+      msg = region
+        ? `bucket ${ctx.bucket} is in region ${region}, not ${ctx.region} (${code}); run again with --region ${region}`
+        : `bucket ${ctx.bucket} is not in region ${ctx.region} (${code}${e.Endpoint ? `, endpoint ${e.Endpoint}` : ''}); pass the bucket's region with --region`;
+      break;
+    }
+    case 'InvalidLocationConstraint':
+      msg = `${on} failed: the endpoint refuses location ${ctx.region} (InvalidLocationConstraint); use the endpoint of that region with --url, or another --region`;
+      break;
+    case 'BucketAlreadyExists':
+      msg = `bucket ${ctx.bucket} already exists and belongs to another account (BucketAlreadyExists); choose another bucket name`;
+      break;
+    case 'BadDigest':
+    case 'InvalidDigest':
+      msg = `${on} failed: the server computed another MD5 for the data than we sent (${code}); the data changed in transit or on disk, try again`;
+      break;
+    case 'InvalidArgument':
+      msg = `${on} failed: the server refused an argument (InvalidArgument: ${e.message ?? ''}); if it names the ACL, this server does not support that canned ACL: try --acl`;
+      break;
+    case 'BucketNotEmpty':
+      msg = `bucket ${ctx.bucket} is not empty (BucketNotEmpty), so it was kept; delete the remaining objects first`;
+      break;
+    default: {
+      if (!e?.$metadata) {
+        // Network-level: no HTTP answer.
+        const ne = err as { code?: string; name?: string; message?: string };
+        const detail = ne?.name === 'TimeoutError' ? 'timed out' : ne?.code ?? ne?.message ?? String(err);
+        msg = `${on} failed: ${detail}${ne?.code === 'ECONNREFUSED' || ne?.code === 'ENOTFOUND' ? '; check --url' : '; check the network and --url, or try again with --retry'}`;
+      } else {
+        msg = `${on} failed: ${code ?? 'error'}${status ? ` (HTTP ${status})` : ''}${e.message && e.message !== code && !/^UnknownError$/.test(e.message) ? `: ${e.message}` : ''}`;
+      }
+    }
+  }
+  const out = new ToolError(msg, { cause: err });
+  (out as ToolError & { s3Code?: string }).s3Code = code;
+  return out;
+}

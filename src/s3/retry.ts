@@ -1,0 +1,57 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Our retry policy (the SDK's own retries are off, so every attempt is visible and announced). */
+export interface RetryPolicy {
+  attempts: number;        // total tries, at least 1
+  baseDelayMs: number;     // first backoff; doubled each try, with jitter
+  maxDelayMs: number;
+  onRetry?: (what: string, attempt: number, attempts: number, delayMs: number, reason: string) => void;
+}
+
+export const DEFAULT_ATTEMPTS = 3;
+/** `--retry`: the original tried 5 times; we try a few more, with real waits. */
+export const RETRY_FLAG_ATTEMPTS = 6;
+
+const TRANSIENT_CODES = new Set([
+  'SlowDown', 'InternalError', 'ServiceUnavailable', 'RequestTimeout', 'RequestTimeTooSkewed', 'Throttling',
+  'ThrottlingException', 'RequestLimitExceeded', 'OperationAborted', 'BadGateway', 'GatewayTimeout',
+]);
+const TRANSIENT_NET = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET']);
+
+/** Transient: 5xx, SlowDown and friends, connection resets, timeouts. Marked errors (e.g. a digest mismatch) decide for themselves. */
+export function isTransient(err: unknown): boolean {
+  const e = err as { name?: string; code?: string; Code?: string; $metadata?: { httpStatusCode?: number }; retryable?: boolean; message?: string };
+  if (!e || typeof e !== 'object') return false;
+  if (typeof e.retryable === 'boolean') return e.retryable;
+  const status = e.$metadata?.httpStatusCode;
+  if (status !== undefined && status >= 500) return true;
+  if (e.name && TRANSIENT_CODES.has(e.name)) return true;
+  if (e.Code && TRANSIENT_CODES.has(e.Code)) return true;
+  if (e.name === 'TimeoutError') return true;
+  if (e.code && TRANSIENT_NET.has(e.code)) return true;
+  return /socket hang up|ECONNRESET|EPIPE|premature close|aborted/i.test(e.message ?? '');
+}
+
+/** A short reason for a retry line: the S3 code or the network error. */
+export function retryReason(err: unknown): string {
+  const e = err as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e?.$metadata?.httpStatusCode;
+  const name = e?.code ?? (e?.name && e.name !== 'Error' ? e.name : undefined);
+  const parts = [status ? `HTTP ${status}` : undefined, name].filter(Boolean);
+  return parts.length ? parts.join(' ') : (e?.message ?? String(err)).split('\n')[0];
+}
+
+/** Runs fn until it succeeds, a non-transient error occurs, or the attempts are spent (exponential backoff, equal jitter). */
+export async function withRetry<T>(what: string, policy: RetryPolicy, fn: (attempt: number) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn(attempt);
+    } catch (err) {
+      if (attempt >= policy.attempts || !isTransient(err)) throw err;
+      const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+      const delay = Math.round(cap / 2 + Math.random() * (cap / 2));
+      policy.onRetry?.(what, attempt, policy.attempts, delay, retryReason(err));
+      await sleep(delay);
+    }
+  }
+}
