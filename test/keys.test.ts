@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { constants, createPublicKey, generateKeyPairSync, privateDecrypt } from 'node:crypto';
+import { constants, createPublicKey, generateKeyPairSync, privateDecrypt, publicEncrypt } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -94,6 +94,31 @@ describe('decryptWithKey on the original bundles', () => {
     }
     expect(nodeSays === 'abc' || /CVE-2023-46809/.test(nodeSays)).toBe(true);
     expect(decryptWithKey(k, ct.toString('hex'), 'test')).toBe('abc');
+  });
+});
+
+describe('PKCS#1 v1.5 unpadding (hand-made blocks through raw RSA)', () => {
+  const cert = () => loadCertificate(key('user-cert.pem'));
+  /** Raw-RSA-encrypts the 256-byte block 00 02 PS 00 M (or whatever `header`/`psLength` make it). */
+  function block(psLength: number, opts: { header?: number[]; separator?: boolean; psByte?: number } = {}): string {
+    const header = opts.header ?? [0x00, 0x02];
+    const sepLen = opts.separator === false ? 0 : 1;
+    const m = Buffer.alloc(256 - header.length - psLength - sepLen, 'm');
+    const em = Buffer.concat([Buffer.from(header), Buffer.alloc(psLength, opts.psByte ?? 0x5a), Buffer.alloc(sepLen), m]);
+    expect(em).toHaveLength(256);
+    return publicEncrypt({ key: cert().publicKey, padding: constants.RSA_NO_PADDING }, em).toString('hex');
+  }
+  const k = () => loadPrivateKey(key('user-key.pem'));
+  const mismatch = /does not match the manifest's field/;
+
+  it('accepts 8 padding bytes, the minimum', () => {
+    expect(decryptWithKey(k(), block(8), 'field')).toBe('m'.repeat(256 - 2 - 8 - 1));
+  });
+  it('rejects fewer than 8 padding bytes, a wrong block type, and no separator', () => {
+    expect(() => decryptWithKey(k(), block(7), 'field')).toThrow(mismatch);
+    expect(() => decryptWithKey(k(), block(0), 'field')).toThrow(mismatch);
+    expect(() => decryptWithKey(k(), block(8, { header: [0x00, 0x01], psByte: 0xff }), 'field')).toThrow(mismatch);
+    expect(() => decryptWithKey(k(), block(254, { separator: false }), 'field')).toThrow(mismatch);
   });
 });
 

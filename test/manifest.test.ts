@@ -260,6 +260,7 @@ describe('parseManifest', () => {
   it('decodes numeric character references', () => {
     expect(parseManifest(replace('<name>img</name>', '<name>&#105;m&#x67;&#233;</name>')).name).toBe('imgé');
     expect(errorFor(replace('<name>img</name>', '<name>&#0;</name>'))).toMatch(/character reference/);
+    expect(errorFor(replace('<name>img</name>', '<name>a&nbsp;b</name>'))).toMatch(/bad entity or character reference '&' in <manifest\/image\/name>/);
   });
 
   it('rejects what is not a manifest', () => {

@@ -190,7 +190,7 @@ class Reader {
     return raw.replace(ENTITY, (all, name: string | undefined, dec: string | undefined, hex: string | undefined) => {
       if (name) return NAMED[name]!;
       const code = dec !== undefined ? Number(dec) : hex !== undefined ? parseInt(hex, 16) : NaN;
-      if (!Number.isInteger(code) || code < 1 || code > 0x10ffff) this.fail(`bad character reference '${all}' in <${path}>`);
+      if (!Number.isInteger(code) || code < 1 || code > 0x10ffff) this.fail(`bad entity or character reference '${all}' in <${path}> (escape a literal '&' as '&amp;')`);
       return String.fromCodePoint(code);
     });
   }
