@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ToolError } from '../src/cli/errors.js';
 import {
-  assertKeyMatchesCertificate, decryptWithKey, encryptForCertificate, loadCertificate, loadPrivateKey, signHex, verifyHex,
+  assertKeyMatchesCertificate, decryptPkcs1v15, decryptWithKey, encryptForCertificate, loadCertificate, loadPrivateKey, signHex, verifyHex,
 } from '../src/crypto/keys.js';
 import { parseManifest, signedSubstring } from '../src/format/manifest.js';
 import { scratch } from './helpers/bundles.js';
@@ -111,6 +111,13 @@ describe('PKCS#1 v1.5 unpadding (hand-made blocks through raw RSA)', () => {
   const k = () => loadPrivateKey(key('user-key.pem'));
   const mismatch = /does not match the manifest's field/;
 
+  it('decryptPkcs1v15 gives raw bytes (any value) or undefined for a key that does not fit', () => {
+    const raw = Buffer.from([0, 1, 2, 0xff, 0x80, 0]);
+    const ct = publicEncrypt({ key: cert().publicKey, padding: constants.RSA_PKCS1_PADDING }, raw);
+    expect(decryptPkcs1v15(k(), ct)).toEqual(raw);
+    expect(decryptPkcs1v15(loadPrivateKey(key('ec2-key.pem')), ct)).toBeUndefined();
+    expect(decryptPkcs1v15(k(), Buffer.alloc(512, 1))).toBeUndefined();
+  });
   it('accepts 8 padding bytes, the minimum', () => {
     expect(decryptWithKey(k(), block(8), 'field')).toBe('m'.repeat(256 - 2 - 8 - 1));
   });

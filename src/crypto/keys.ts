@@ -83,28 +83,33 @@ export function encryptForCertificate(cert: X509Certificate, text: string): stri
 }
 
 /**
- * Decrypts an RSAES-PKCS1-v1_5 hex field with the private key.
+ * RSAES-PKCS1-v1_5 decryption of raw bytes; undefined when the key does not fit.
  *
  * Node 20 refuses RSA_PKCS1_PADDING in privateDecrypt (CVE-2023-46809, the Marvin timing attack) unless started
  * with --security-revert. We do the raw RSA operation (RSA_NO_PADDING, blinded by OpenSSL) and strip the padding
  * here, checking every byte without early exit. The timing concern is about servers that act as decryption oracles
- * for remote callers; this runs locally on the user's own manifest, so nothing is exposed to an attacker.
+ * for remote callers; this runs locally on the user's own data, so nothing is exposed to an attacker.
  */
+export function decryptPkcs1v15(key: KeyObject, ciphertext: Buffer): Buffer | undefined {
+  const k = modulusBytes(key);
+  if (ciphertext.length > k) return undefined;
+  const c = ciphertext.length < k ? Buffer.concat([Buffer.alloc(k - ciphertext.length), ciphertext]) : ciphertext;
+  try {
+    return unpadPkcs1Type2(privateDecrypt({ key, padding: constants.RSA_NO_PADDING }, c));
+  } catch {
+    return undefined; // ciphertext not below this key's modulus
+  }
+}
+
+/** Decrypts a manifest's hex RSA field (it holds ASCII text) with the private key. */
 export function decryptWithKey(key: KeyObject, hex: string, what: string): string {
   const mismatch = (detail = '') =>
     new ToolError(`the private key does not match the manifest's ${what}${detail}; use the key the bundle was made with`);
   if (!/^[0-9a-fA-F]*$/.test(hex) || hex.length === 0 || hex.length % 2 !== 0) throw new ToolError(`the manifest's ${what} is not a hex value`);
   const k = modulusBytes(key);
-  let c = Buffer.from(hex, 'hex');
+  const c = Buffer.from(hex, 'hex');
   if (c.length > k) throw mismatch(` (it was encrypted for a ${c.length * 8}-bit key, this key is ${k * 8}-bit)`);
-  if (c.length < k) c = Buffer.concat([Buffer.alloc(k - c.length), c]);
-  let em: Buffer;
-  try {
-    em = privateDecrypt({ key, padding: constants.RSA_NO_PADDING }, c);
-  } catch {
-    throw mismatch(); // ciphertext not below this key's modulus
-  }
-  const plain = unpadPkcs1Type2(em);
+  const plain = decryptPkcs1v15(key, c);
   // A wrong key yields a valid-looking block about once in 2^16 tries; the fields hold ASCII hex, so check for text.
   if (!plain || plain.length === 0 || !plain.every((b) => b >= 0x20 && b <= 0x7e)) throw mismatch();
   return plain.toString('latin1');
