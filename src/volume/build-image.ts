@@ -1,0 +1,153 @@
+import { rmSync } from 'node:fs';
+import { lstat, mkdtemp, open, realpath, rename, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { ToolError } from '../cli/errors.js';
+import { installGrub2, checkRootDevices, planBoot, type BootKind } from './bootloader.js';
+import { detectScheme, planLayout, writePartitionTable, type DiskLayout, type PartitionScheme } from './disk-layout.js';
+import { filesystemCapacity, makeFilesystem, targetFilesystem, type TargetFilesystem } from './mkfs.js';
+import { mountOf, nonLocalMountsUnder, readMounts } from './mounts.js';
+import { ALWAYS_EMPTIED, buildSelection, volumeRelative, type FilterHit } from './select.js';
+import { applyFstab, applyGrubConfig, copyToStaging, listSelection, measureSelection, prepareSpecialDirs, runScript } from './stage.js';
+
+export interface BuildImageOptions {
+  /** The volume to copy (a directory; realpath'd here). */
+  volume: string;
+  /** -d: the image and the staging directory go here. */
+  destination: string;
+  /** The image file's name in the destination. */
+  prefix: string;
+  sizeMB: number;
+  /** -P; undefined: the volume's parent disk's table type. */
+  scheme?: PartitionScheme;
+  excludes: string[];
+  includes: string[];
+  filter: boolean;
+  all: boolean;
+  fstab?: string;
+  generateFstab?: boolean;
+  grubConfig?: string;
+  script?: string;
+  line: (s: string) => void;
+  warn: (s: string) => void;
+  debug?: (s: string) => void;
+}
+
+export interface BuildImageResult {
+  imagePath: string;
+  layout: DiskLayout;
+  fs: TargetFilesystem;
+  filtered: FilterHit[];
+  boot: BootKind;
+}
+
+const MiB = 1024 * 1024;
+
+/** Removes what a build leaves behind if the process is interrupted (finally blocks don't run on signals). */
+function onSignalRemove(paths: () => string[]): () => void {
+  const handler = (sig: NodeJS.Signals) => {
+    for (const p of paths()) rmSync(p, { recursive: true, force: true });
+    process.stderr.write(`ERROR: interrupted (${sig}); the staging directory and partial image were removed\n`);
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
+}
+
+/**
+ * Turns a mounted volume into a disk image without mounting anything: rsync the chosen files into a staging
+ * directory, add /dev nodes, fstab, grub config, run -S; write the partition table, mke2fs -d at the partition's
+ * offset, GRUB 2 boot code. The size is checked before anything is copied; on failure nothing is left behind.
+ */
+export async function buildImage(o: BuildImageOptions): Promise<BuildImageResult> {
+  const debug = o.debug ?? (() => {});
+  const volume = await realpath(o.volume);
+  const destination = await realpath(o.destination);
+  const imagePath = join(destination, o.prefix);
+  if (await lstat(imagePath).then(() => true, () => false)) {
+    throw new ToolError(`the specified image file ${imagePath} already exists`);
+  }
+
+  const mounts = await readMounts();
+  const volMount = mountOf(volume, mounts);
+  const emptied: string[] = [];
+  if (!o.all) {
+    for (const m of nonLocalMountsUnder(volume, mounts)) emptied.push(volumeRelative(volume, m)!);
+  }
+  const destRel = volumeRelative(volume, destination);
+  if (destRel !== undefined) {
+    if (destRel === '/') throw new ToolError(`--destination ${destination} is the volume itself: choose a directory inside it or elsewhere`);
+    emptied.push(destRel);
+  }
+
+  let scheme = o.scheme;
+  if (!scheme) {
+    const guess = volMount ? await detectScheme(volMount.device) : { scheme: 'gpt' as const, reason: 'the volume is not mounted' };
+    scheme = guess.scheme;
+    o.line(`Partition table: ${scheme} (${guess.reason}).`);
+  }
+  const layout = planLayout(scheme, o.sizeMB);
+  const fs = await targetFilesystem(volume, volMount);
+  for (const n of fs.notes) debug(n);
+
+  const selection = buildSelection({ excludes: o.excludes, includes: o.includes, filter: o.filter, emptied });
+  debug(`rsync filter rules: ${JSON.stringify(selection.rules)}`);
+  o.line('Excluding:');
+  for (const d of [...new Set([...ALWAYS_EMPTIED, ...emptied])].sort()) o.line(`\t ${d} (contents)`);
+  for (const e of o.excludes) o.line(`\t ${e}`);
+
+  const listing = await listSelection(volume, selection);
+  if (listing.filtered.length) {
+    o.line('Filtered (sensitive files; -i keeps one, --no-filter keeps all):');
+    for (const f of listing.filtered) o.line(`\t ${f.path}${f.directory ? '/' : ''}  [${f.pattern}]`);
+  }
+  const need = await measureSelection(volume, listing.names);
+  const cap = filesystemCapacity(layout.rootBytes, fs.type);
+  debug(`files need ${need.bytes} bytes and ${need.inodes} inodes; the filesystem holds about ${cap.bytes} bytes and ${cap.inodes} inodes`);
+  if (need.bytes > cap.bytes || need.inodes > cap.inodes) {
+    const overhead = layout.imageBytes - cap.bytes;
+    const suggest = Math.ceil((need.bytes * 1.1 + overhead) / MiB);
+    throw new ToolError(need.bytes > cap.bytes
+      ? `--size ${o.sizeMB} MB is too small: the files need about ${Math.ceil(need.bytes / MiB)} MB; use --size ${suggest} or more`
+      : `--size ${o.sizeMB} MB is too small for ${need.inodes} files (room for ${cap.inodes}); use a larger --size`);
+  }
+
+  let staging: string | undefined;
+  let tmpImage: string | undefined;
+  const detach = onSignalRemove(() => [staging, tmpImage].filter((p): p is string => p !== undefined));
+  try {
+    staging = await mkdtemp(join(destination, `.${basename(o.prefix)}.staging-`));
+    o.line(`Copying ${volume} into the image file ${imagePath}...`);
+    if (await copyToStaging(volume, staging, selection)) o.warn('WARNING: some files vanished while copying (the volume is in use); the rest were copied.');
+    await prepareSpecialDirs(staging);
+    await applyFstab(staging, { fstab: o.fstab, generate: o.generateFstab ? { uuid: fs.uuid, fsType: fs.type } : undefined });
+    if (o.grubConfig) await applyGrubConfig(staging, o.grubConfig);
+    if (o.script) {
+      o.line(`Running ${o.script} ${staging}...`);
+      await runScript(o.script, staging);
+    }
+    const boot = await planBoot(staging, layout, o.warn);
+    for (const w of await checkRootDevices(staging, fs, layout.scheme)) o.warn(w);
+
+    tmpImage = join(destination, `.${basename(o.prefix)}.partial-${process.pid}`);
+    const fh = await open(tmpImage, 'wx', 0o600);
+    try {
+      await fh.truncate(layout.imageBytes);
+    } finally {
+      await fh.close();
+    }
+    await writePartitionTable(tmpImage, layout);
+    await makeFilesystem({ image: tmpImage, staging, offset: layout.rootStart, bytes: layout.rootBytes, fs });
+    if (boot.kind === 'grub2') await installGrub2(tmpImage, layout, boot.modulesDir!);
+    await rename(tmpImage, imagePath);
+    tmpImage = undefined;
+    return { imagePath, layout, fs, filtered: listing.filtered, boot: boot.kind };
+  } finally {
+    detach();
+    if (tmpImage) await rm(tmpImage, { force: true });
+    if (staging) await rm(staging, { recursive: true, force: true });
+  }
+}
