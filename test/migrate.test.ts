@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEc2Standin, type Ec2Standin, type StandinImage } from './helpers/ec2-standin.js';
 import { readCase, sha1File } from './helpers/images.js';
 import { key, reference, ROOT } from './helpers/paths.js';
-import { runCli, type RunResult } from './helpers/run.js';
+import { runCli, runProcess, type RunResult } from './helpers/run.js';
 
 const dirs: string[] = [];
 afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
@@ -214,6 +214,35 @@ describe('ec2-migrate-manifest maps kernel and ramdisk through EC2 (stand-in Que
     expect(r.code).toBe(1);
     expect(r.stderr).toBe("If using automatic mapping, --region must be provided.\nTry 'ec2-migrate-manifest --help'\n");
     expect(calls()).toEqual([]);
+  });
+});
+
+describe('ec2-migrate-manifest asks before removing a kernel or ramdisk (on a terminal, without --batch)', () => {
+  const q = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+  // util-linux script(1) gives the command a pseudo-terminal and passes our answer to it.
+  const onTerminal = (path: string, answer: string) => runProcess('script', ['-qec', [process.execPath, join(ROOT, 'bin', 'ec2-migrate-manifest.js'),
+    '-m', path, '-c', key('user4096-cert.pem'), '-k', key('user4096-key.pem'), '--no-mapping', '--keep-ec2-key'].map(q).join(' '), '/dev/null'],
+  { input: answer, env: CLEAN_ENV });
+
+  it('stops on no, leaving the manifest and no backup', async () => {
+    const { path } = copyManifest('options', 'customname.manifest.xml');
+    const r = await onTerminal(path, 'n\n');
+    expect(r.stdout).toContain('This operation will remove the kernel and/or ramdisk associated with');
+    expect(r.stdout).toContain('Are you sure you want to continue? [y/N]');
+    expect(r.stdout).toContain(`ERROR: Migration cancelled; '${path}' was left unchanged.`);
+    expect(r.code).toBe(254);
+    expect(readFileSync(path).equals(readFileSync(reference('options', 'customname.manifest.xml')))).toBe(true);
+    expect(existsSync(`${path}.bak`)).toBe(false);
+  });
+
+  it('goes on with yes', async () => {
+    const { path } = copyManifest('options', 'customname.manifest.xml');
+    const r = await onTerminal(path, 'y\n');
+    expect(r.stdout).toContain(`Successfully migrated ${path}`);
+    expect(r.code).toBe(0);
+    const after = readFileSync(path, 'utf8');
+    expect(after).not.toContain('<kernel_id>');
+    expect(after).not.toContain('<ramdisk_id>');
   });
 });
 

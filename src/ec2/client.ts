@@ -49,7 +49,8 @@ export function ec2ClientFactory(opts: Ec2ClientOptions = {}): Ec2ClientFactory 
     let client = cache.get(region);
     if (!client) {
       const endpoint = endpointFor(region, opts);
-      client = new EC2Client({ region, maxAttempts: 3, ...(credentials ? { credentials } : {}), ...(endpoint ? { endpoint } : {}) });
+      // Timeouts so that an unreachable endpoint fails with a message instead of hanging.
+      client = new EC2Client({ region, maxAttempts: 3, requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000 }, ...(credentials ? { credentials } : {}), ...(endpoint ? { endpoint } : {}) });
       cache.set(region, client);
     }
     return client;

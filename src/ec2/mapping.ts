@@ -36,10 +36,15 @@ function toInfo(img: Image, region: string): ImageInfo | undefined {
   return { imageId: img.ImageId, ownerId: img.OwnerId ?? '', imageType: img.ImageType ?? '', location: img.ImageLocation ?? '', region };
 }
 
+/** The SDK's error as one line, with what to do for the usual causes. */
 function awsMessage(err: unknown): string {
   const e = err as { name?: string; message?: string; code?: string };
   const text = e?.message ?? String(err);
-  return e?.name && e.name !== 'Error' && !text.includes(e.name) ? `${e.name}: ${text}` : text;
+  const line = e?.name && e.name !== 'Error' && !text.includes(e.name) ? `${e.name}: ${text}` : text;
+  if (e?.name === 'CredentialsProviderError') return `${line}; give -a and -s, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`;
+  if (/AuthFailure|UnauthorizedOperation|InvalidClientTokenId|SignatureDoesNotMatch/.test(line)) return `${line}; check the credentials (-a/-s or the AWS environment)`;
+  if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|TimeoutError/.test(line)) return `${line}; check the network, --region and $AMITOOLS_EC2_ENDPOINT`;
+  return line;
 }
 
 function isNotFound(err: unknown): boolean {
