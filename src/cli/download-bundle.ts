@@ -1,3 +1,41 @@
-import { notBuiltYet } from './not-built.js';
+import { stat } from 'node:fs/promises';
+import { createCommand, invalidValue, requireOption, runCommand, type CommonOptions } from './command.js';
+import { Reporter } from './reporter.js';
+import { addS3Options, targetFromFlags } from '../s3/cli-options.js';
+import type { S3Flags } from '../s3/client.js';
+import { downloadBundle } from '../s3/download.js';
 
-notBuiltYet('ec2-download-bundle');
+interface Options extends CommonOptions, Partial<S3Flags> { privatekey?: string; manifest?: string; prefix?: string; directory?: string }
+
+const cmd = addS3Options(createCommand('ec2-download-bundle', 'Download a bundled AMI from S3: the manifest, then every part, each verified.'))
+  .option('-k, --privatekey <PATH>', 'Your private key: needed only to decrypt a legacy encrypted manifest.')
+  .option('-m, --manifest <NAME>', 'The manifest object name, under the key prefix (default: PREFIX.manifest.xml).')
+  .option('-p, --prefix <PREFIX>', 'The bundle file name prefix (default: image).')
+  .option('-d, --directory <DIRECTORY>', 'The directory to write to; it must exist (default: .).');
+
+await runCommand<Options>(cmd, async (opts) => {
+  const bucket = requireOption(opts.bucket, '--bucket');
+  const directory = opts.directory ?? '.';
+  const st = await stat(directory).catch(() => undefined);
+  if (!st?.isDirectory()) throw invalidValue('--directory', directory, 'Directory does not exist or is not a directory.');
+  if (opts.privatekey !== undefined) {
+    const k = await stat(opts.privatekey).catch(() => undefined);
+    if (!k?.isFile()) throw invalidValue('--privatekey', opts.privatekey, 'File does not exist or is not a file.');
+  }
+  const manifestName = opts.manifest ?? `${opts.prefix ?? 'image'}.manifest.xml`;
+  const reporter = new Reporter({ batch: opts.batch });
+  const target = targetFromFlags({ ...opts, bucket } as S3Flags & { debug?: boolean }, reporter);
+  try {
+    const result = await downloadBundle({
+      target, manifestName, directory, privateKeyPath: opts.privatekey,
+      line: (t) => reporter.line(t),
+      warn: (t) => reporter.warn(t),
+      progress: (done, total, parts, of) => reporter.progress('Downloading', done, total, `${parts}/${of} parts`),
+    });
+    reporter.stop();
+    reporter.line(`Downloaded ${result.parts.length} part(s); unbundle with: ec2-unbundle -m ${result.manifestPath} -k KEY -s ${directory}`);
+  } finally {
+    reporter.stop();
+    target.client.destroy();
+  }
+});

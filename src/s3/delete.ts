@@ -1,0 +1,86 @@
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { DeleteBucketCommand, DeleteObjectCommand, ListObjectsCommand } from '@aws-sdk/client-s3';
+import { ToolError } from '../cli/errors.js';
+import { parseManifest } from '../format/manifest.js';
+import type { S3Target } from './client.js';
+import { s3ErrorCode } from './errors.js';
+import { runPool } from './pool.js';
+import { s3Call } from './upload.js';
+
+export interface DeleteOptions {
+  target: S3Target;
+  manifestPath?: string;     // -m: a local manifest; delete it and its parts
+  prefix?: string;           // -p: list under the key prefix and delete the bundle's keys
+  clear?: boolean;           // then delete the bucket if it is empty
+  /** Asked with the list of names; false keeps everything. */
+  confirm: (names: string[]) => Promise<boolean>;
+  line?: (text: string) => void;
+  warn?: (text: string) => void;
+}
+
+const BUNDLE_SUFFIX = /^\.part\.[0-9]+$|^\.manifest(\.xml)?$/;
+
+/** The names (relative to the key prefix) of a bundle's objects, listed over every page (ListObjects v1 with Marker). */
+export async function listBundleKeys(target: S3Target, prefix: string): Promise<string[]> {
+  const full = target.keyPrefix + prefix;
+  const names: string[] = [];
+  let marker: string | undefined;
+  for (;;) {
+    const page = await s3Call(target, { action: 'ListObjects' }, () =>
+      target.client.send(new ListObjectsCommand({ Bucket: target.bucket, Prefix: full, Marker: marker })));
+    const keys = (page.Contents ?? []).map((c) => c.Key ?? '');
+    for (const key of keys) {
+      if (key.startsWith(full) && BUNDLE_SUFFIX.test(key.slice(full.length))) names.push(key.slice(target.keyPrefix.length));
+    }
+    if (!page.IsTruncated || keys.length === 0) return names;
+    marker = page.NextMarker ?? keys[keys.length - 1];
+  }
+}
+
+/** Deletes a bundle's objects (one DELETE per key, concurrently) after confirmation, then the bucket with --clear. */
+export async function deleteBundle(o: DeleteOptions): Promise<{ deleted: string[]; bucketDeleted: boolean }> {
+  const { target } = o;
+  let names: string[];
+  if (o.manifestPath) {
+    let xml: string;
+    try {
+      xml = await readFile(o.manifestPath, 'utf8');
+    } catch (err) {
+      throw new ToolError(`cannot read manifest ${o.manifestPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    }
+    names = [basename(o.manifestPath), ...parseManifest(xml, o.manifestPath).parts.map((p) => p.filename)];
+  } else {
+    names = await listBundleKeys(target, o.prefix ?? '');
+  }
+  const deleted: string[] = [];
+  if (names.length === 0) {
+    o.line?.('No files to delete.');
+  } else {
+    o.line?.('Deleting files:');
+    for (const n of names) o.line?.(`   - ${n}`);
+    if (await o.confirm(names)) {
+      await runPool(names, target.concurrency, async (name) => {
+        const key = target.keyPrefix + name;
+        await s3Call(target, { action: 'DeleteObject', key }, () => target.client.send(new DeleteObjectCommand({ Bucket: target.bucket, Key: key })));
+        deleted.push(name);
+        o.line?.(`Deleted ${name}`);
+      });
+    } else {
+      o.line?.('Nothing deleted.');
+    }
+  }
+  let bucketDeleted = false;
+  if (o.clear) {
+    o.line?.(`Attempting to delete bucket ${target.bucket}...`);
+    try {
+      await s3Call(target, { action: 'DeleteBucket' }, () => target.client.send(new DeleteBucketCommand({ Bucket: target.bucket })));
+      bucketDeleted = true;
+    } catch (err) {
+      if (s3ErrorCode((err as Error).cause) !== 'BucketNotEmpty') throw err;
+      o.warn?.(`Bucket ${target.bucket} is not empty, so it was kept.`);
+    }
+  }
+  o.line?.('ec2-delete-bundle complete.');
+  return { deleted, bucketDeleted };
+}
