@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -101,6 +101,19 @@ describe('ec2-migrate-manifest re-encrypts for the EC2 certificate', () => {
     });
   }
 
+  it('rewrites a symlinked manifest where it points, keeping its mode', async () => {
+    const { dir, path } = copyManifest('tiny', 'tiny.img.manifest.xml', 'real.manifest.xml');
+    chmodSync(path, 0o600);
+    const link = join(dir, 'tiny.img.manifest.xml');
+    symlinkSync('real.manifest.xml', link);
+    const r = await migrate(['-m', link, '-c', key('user-cert.pem'), '-k', key('user-key.pem'), '--no-mapping', '--kernel', 'aki-aaaa1111', '--ramdisk', 'ari-bbbb2222', '--keep-ec2-key', '--batch']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(readFileSync(path).equals(readFileSync(reference('migrated', 'tiny.img.manifest.xml')))).toBe(true);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(readFileSync(`${link}.bak`).equals(readFileSync(reference('tiny', 'tiny.img.manifest.xml')))).toBe(true);
+  });
+
   it("finds the region's certificate like ec2-bundle-image (us-gov-west-1 -> cert-ec2-gov.pem)", async () => {
     const { dir, path } = copyManifest('tiny', 'tiny.img.manifest.xml');
     const home = join(dir, 'home');
@@ -173,6 +186,16 @@ describe('ec2-migrate-manifest maps kernel and ramdisk through EC2 (stand-in Que
       'us-east-1 DescribeImages aki-12345678 ari-87654321',
       `eu-west-1 DescribeImages ${OWNER}`,
     ]);
+  });
+
+  it('--debug shows the calls but never the secret key', async () => {
+    const { path } = copyManifest('options', 'customname.manifest.xml');
+    const secret = 'sEcReT/DoNotPrintMe+0123456789abcdefghij';
+    const r = await migrate(['-m', path, ...opts(), '--region', 'eu-west-1', '-a', 'AKIDFLAGEXAMPLE', '-s', secret, '--debug'], { AMITOOLS_EC2_ENDPOINT: ec2.url });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('DEBUG: aki-12345678 (us-east-1) -> aki-7e0d250a (eu-west-1)');
+    expect(r.stderr + r.stdout).not.toContain(secret);
+    calls();
   });
 
   it("takes credentials from the SDK's chain when -a/-s are absent; --ramdisk wins, and one unknown there is warned about", async () => {

@@ -1,5 +1,5 @@
 import { randomBytes, type X509Certificate } from 'node:crypto';
-import { link, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { chmod, link, readFile, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ToolError, UsageError } from '../cli/errors.js';
 import { ec2CertFileName, findEc2Certificate } from '../crypto/ec2-cert.js';
@@ -97,9 +97,11 @@ export async function migrateManifest(o: MigrateOptions): Promise<MigrateResult>
   }
 
   const mode = (await stat(path)).mode & 0o7777;
+  // A symlinked manifest is rewritten where it points, as the original's in-place write did.
+  const target = await realpath(path);
   o.onBackup?.(backupPath);
   await writeNew(backupPath, raw, mode, true);
-  await writeNew(path, Buffer.from(out, 'utf8'), mode, false);
+  await writeNew(target, Buffer.from(out, 'utf8'), mode, false);
   return { manifestPath: path, backupPath, manifest: migrated, ec2Key };
 }
 
@@ -199,6 +201,7 @@ async function writeNew(target: string, data: Buffer, mode: number, exclusive: b
   const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {
     await writeFile(tmp, data, { flag: 'wx', mode });
+    await chmod(tmp, mode); // exactly the manifest's mode, whatever the umask
     if (exclusive) {
       try {
         await link(tmp, target);
