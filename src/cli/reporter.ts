@@ -37,9 +37,10 @@ export class Reporter {
 
   /** A warning, on stderr. */
   warn(text: string): void {
-    this.spinner?.clear();
+    const spinning = this.spinner?.isSpinning;
+    if (spinning) this.spinner!.clear();
     process.stderr.write(text + '\n');
-    this.spinner?.render();
+    if (spinning) this.spinner!.render();
   }
 
   /** Updates the live line (terminal only): what is being done, bytes so far and the rate. */
