@@ -84,6 +84,8 @@ await runCommand<Flags>(cmd, async (o) => {
   }
   if (o.prefix.includes('/')) throw invalidValue('--prefix', o.prefix, "'/' character not allowed");
   if (o.prefix === '' || o.prefix.startsWith('.')) throw invalidValue('--prefix', o.prefix, 'must not be empty or start with a dot');
+  // Before looking at paths: a non-root user may not even be able to see the volume.
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) throw new ToolError(`You need to be root to run ${NAME}`);
   let volume: string;
   try {
     if (!statSync(o.volume).isDirectory()) throw new Error();
@@ -102,8 +104,6 @@ await runCommand<Flags>(cmd, async (o) => {
   for (const d of ['/proc', '/sys', '/dev']) {
     if (isUnder(destination, d)) throw invalidValue('--destination', o.destination, `it is inside ${d}, which is never bundled and can not hold an image; use a directory on a disk (e.g. /mnt)`);
   }
-
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) throw new ToolError(`You need to be root to run ${NAME}`);
 
   // The bundle flags are needed only when bundling; check them before hours of copying.
   const flags = o.cloneOnly ? undefined : await resolveBundleFlags({ ...o, arch: o.arch ?? machineArch() }, reporter);

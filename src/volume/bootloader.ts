@@ -85,8 +85,8 @@ export async function planBoot(staging: string, layout: DiskLayout, warn: (s: st
   const hasGrub2 = (await exists(join(bootDir, 'normal.mod'))) || (await exists(join(pkgDir, 'normal.mod')));
   const hasLegacy = (await exists(join(staging, 'boot', 'grub', 'stage1'))) && (await exists(join(staging, 'boot', 'grub', 'stage2')));
   if (layout.scheme === 'none') {
-    if (hasGrub2 || hasLegacy) warn('No partition table (-P none): no room for boot code; the image will boot only as PV (PV-GRUB reads /boot/grub/menu.lst).');
-    else warn('No GRUB found on the volume: the image will boot only as PV (PV-GRUB reads /boot/grub/menu.lst).');
+    if (hasGrub2 || hasLegacy) warn('WARNING: No partition table (-P none): no room for boot code; the image will boot only as PV (PV-GRUB reads /boot/grub/menu.lst).');
+    else warn('WARNING: No GRUB found on the volume: the image will boot only as PV (PV-GRUB reads /boot/grub/menu.lst).');
     return { kind: 'none' };
   }
   if (hasGrub2) {
@@ -97,18 +97,18 @@ export async function planBoot(staging: string, layout: DiskLayout, warn: (s: st
       if (await exists(menu)) {
         // The legacy menu PV-GRUB reads also serves GRUB 2 on HVM.
         await writeFile(cfg, 'insmod legacycfg\nlegacy_configfile /boot/grub/menu.lst\n', { mode: 0o644 });
-        warn('No /boot/grub/grub.cfg: wrote one that reads /boot/grub/menu.lst.');
+        warn('WARNING: No /boot/grub/grub.cfg: wrote one that reads /boot/grub/menu.lst.');
       } else {
-        warn('No /boot/grub/grub.cfg or menu.lst on the volume: GRUB 2 will stop at its prompt.');
+        warn('WARNING: No /boot/grub/grub.cfg or menu.lst on the volume: GRUB 2 will stop at its prompt.');
       }
     }
     return { kind: 'grub2', modulesDir: bootDir };
   }
   if (hasLegacy) {
-    warn('Legacy GRUB stage files found, but installing GRUB 0.97 boot code is not supported: the image will boot only as PV (PV-GRUB reads /boot/grub/menu.lst).');
+    warn('WARNING: Legacy GRUB stage files found, but installing GRUB 0.97 boot code is not supported: the image will boot only as PV (PV-GRUB reads /boot/grub/menu.lst).');
     return { kind: 'legacy' };
   }
-  warn('No GRUB found on the volume: the image will boot only as PV (PV-GRUB reads /boot/grub/menu.lst).');
+  warn('WARNING: No GRUB found on the volume: the image will boot only as PV (PV-GRUB reads /boot/grub/menu.lst).');
   return { kind: 'none' };
 }
 
