@@ -42,7 +42,7 @@ export async function readManifest(path: string, certPath?: string): Promise<Man
 export function bundleKey(manifest: Manifest, privateKeyPath: string): { key: Buffer; iv: Buffer } {
   const privateKey = loadPrivateKey(privateKeyPath);
   const hex = (field: string, what: string): Buffer => {
-    const text = decryptWithKey(privateKey, field, what);
+    const text = decryptWithKey(privateKey, field, what, privateKeyPath);
     if (!/^[0-9a-fA-F]{32}$/.test(text)) throw new ToolError(`the manifest's ${what} does not decrypt to a 128-bit value; is ${privateKeyPath} the right key?`);
     return Buffer.from(text, 'hex');
   };

@@ -102,9 +102,10 @@ export function decryptPkcs1v15(key: KeyObject, ciphertext: Buffer): Buffer | un
 }
 
 /** Decrypts a manifest's hex RSA field (it holds ASCII text) with the private key. */
-export function decryptWithKey(key: KeyObject, hex: string, what: string): string {
+export function decryptWithKey(key: KeyObject, hex: string, what: string, keyPath?: string): string {
+  const which = keyPath ? `the private key ${keyPath}` : 'the private key';
   const mismatch = (detail = '') =>
-    new ToolError(`the private key does not match the manifest's ${what}${detail}; use the key the bundle was made with`);
+    new ToolError(`${which} does not match the manifest's ${what}${detail}; use the key the bundle was made with`);
   if (!/^[0-9a-fA-F]*$/.test(hex) || hex.length === 0 || hex.length % 2 !== 0) throw new ToolError(`the manifest's ${what} is not a hex value`);
   const k = modulusBytes(key);
   const c = Buffer.from(hex, 'hex');
