@@ -42,6 +42,7 @@ class ParallelGzip extends Transform {
   private readonly slots: Slot[] = [];
   private readonly queue: GzipJob[] = [];
   private readonly done = new Map<number, Buffer>();
+  private readonly spare: Buffer[] = []; // chunk buffers back from the workers
   private waiters: Array<() => void> = [];
   private nextSeq = 0;
   private nextOut = 0;
@@ -84,7 +85,7 @@ class ParallelGzip extends Transform {
   private async consume(data: Buffer): Promise<void> {
     let off = 0;
     while (off < data.length) {
-      this.cur ??= Buffer.allocUnsafeSlow(this.chunkSize);
+      this.cur ??= this.spare.pop() ?? Buffer.allocUnsafeSlow(this.chunkSize);
       const n = data.copy(this.cur, this.curLen, off);
       off += n;
       this.curLen += n;
@@ -130,8 +131,7 @@ class ParallelGzip extends Transform {
       const job = this.queue.shift()!;
       slot.busy = true;
       slot.worker.ref(); // a busy worker keeps the process alive until its result arrives
-      const transfer = job.data.byteOffset === 0 ? [job.data.buffer as ArrayBuffer] : [];
-      slot.worker.postMessage(job, transfer);
+      slot.worker.postMessage(job, [job.data.buffer as ArrayBuffer]);
     }
   }
 
@@ -152,7 +152,11 @@ class ParallelGzip extends Transform {
     slot.busy = false;
     slot.worker.unref();
     if ('error' in msg) return this.fail(new Error(`gzip worker could not deflate chunk ${msg.seq}: ${msg.error}`));
-    this.done.set(msg.seq, Buffer.from(msg.output.buffer, msg.output.byteOffset, msg.output.byteLength));
+    if (msg.input.buffer.byteLength === this.chunkSize && this.spare.length <= this.maxInFlight) this.spare.push(Buffer.from(msg.input.buffer));
+    // The output sits in a buffer sized for the worst case: keep a small one in a buffer of its own size.
+    const { output } = msg;
+    const small = output.byteLength < output.buffer.byteLength / 4;
+    this.done.set(msg.seq, small ? Buffer.from(output) : Buffer.from(output.buffer, output.byteOffset, output.byteLength));
     for (let out = this.done.get(this.nextOut); out; out = this.done.get(this.nextOut)) {
       this.done.delete(this.nextOut++);
       this.inFlight--;

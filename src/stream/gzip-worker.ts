@@ -3,7 +3,9 @@ import { parentPort } from 'node:worker_threads';
 import { constants, deflateRawSync } from 'node:zlib';
 
 export interface GzipJob { seq: number; data: Uint8Array; dictionary?: Uint8Array; level: number }
-export type GzipJobResult = { seq: number; output: Uint8Array } | { seq: number; error: string };
+/** `input` is the job's chunk buffer handed back for reuse: buffers that die in this thread pile up until V8's
+ *  external-memory limit (~64 MiB per isolate) forces a collection, because the worker allocates few JS objects. */
+export type GzipJobResult = { seq: number; output: Uint8Array; input: Uint8Array } | { seq: number; error: string };
 
 if (!parentPort) throw new Error('gzip-worker.js must run in a worker thread');
 const port = parentPort;
@@ -11,18 +13,20 @@ const port = parentPort;
 port.on('message', (job: GzipJob) => {
   let output: Buffer;
   try {
-    // Sync flush: the block ends byte-aligned and not final, so the next chunk's blocks can follow it directly.
     output = deflateRawSync(job.data, {
       level: job.level,
+      // Sync flush: the output ends byte-aligned and not final, so the next chunk's blocks can follow it directly.
       finishFlush: constants.Z_SYNC_FLUSH,
+      // Room for the worst case (stored blocks) in ONE output buffer, which we then hand over whole.
+      chunkSize: job.data.length + (job.data.length >> 8) + 1024,
       ...(job.dictionary ? { dictionary: job.dictionary } : {}),
     });
   } catch (err) {
     port.postMessage({ seq: job.seq, error: err instanceof Error ? err.message : String(err) } satisfies GzipJobResult);
     return;
   }
-  // Transfer only a buffer we own entirely; a pooled slice would detach unrelated memory.
-  const owned = output.byteOffset === 0 && output.byteLength === output.buffer.byteLength;
-  const result: GzipJobResult = { seq: job.seq, output: owned ? output : new Uint8Array(output) };
-  port.postMessage(result, [result.output.buffer as ArrayBuffer]);
+  // Never transfer what may be a slab of Buffer's shared pool (exactly Buffer.poolSize bytes): copy that instead.
+  const owned = output.buffer.byteLength !== Buffer.poolSize;
+  const result: GzipJobResult = { seq: job.seq, output: owned ? output : new Uint8Array(output), input: job.data };
+  port.postMessage(result, [result.output.buffer as ArrayBuffer, job.data.buffer as ArrayBuffer]);
 });
