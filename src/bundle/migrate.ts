@@ -4,10 +4,11 @@ import { basename, dirname, join } from 'node:path';
 import { ToolError, UsageError } from '../cli/errors.js';
 import { ec2CertFileName, findEc2Certificate } from '../crypto/ec2-cert.js';
 import {
-  assertKeyMatchesCertificate, decryptWithKey, encryptForCertificate, loadCertificate, loadPrivateKey, signHex, verifyHex,
+  assertKeyMatchesCertificate, encryptForCertificate, loadCertificate, loadPrivateKey, signHex, verifyHex,
 } from '../crypto/keys.js';
 import type { Ec2ClientFactory } from '../ec2/client.js';
 import { mapKernelAndRamdisk } from '../ec2/mapping.js';
+import { decryptBundleKey } from './unbundle.js';
 import { ManifestError, buildManifestXml, buildSignedText, parseManifest, signedSubstring, type Manifest } from '../format/manifest.js';
 
 export interface MigrateOptions {
@@ -150,13 +151,9 @@ async function ec2Encryption(o: MigrateOptions, source: Manifest, key: ReturnTyp
     return { action: 'kept', reason: 'no-certificate' };
   }
   const ec2Cert = loadCertificate(certPath);
-  const aesKey = decryptWithKey(key, source.userEncryptedKey, 'user_encrypted_key');
-  const iv = decryptWithKey(key, source.userEncryptedIv, 'user_encrypted_iv');
-  for (const [what, v] of [['user_encrypted_key', aesKey], ['user_encrypted_iv', iv]] as const) {
-    if (!/^[0-9a-fA-F]{32}$/.test(v)) throw new ToolError(`Bad manifest '${o.manifestPath}': ${what} does not hold a 16-byte AES value as 32 hex digits.`);
-  }
-  migrated.ec2EncryptedKey = encryptForCertificate(ec2Cert, aesKey);
-  migrated.ec2EncryptedIv = encryptForCertificate(ec2Cert, iv);
+  const { keyHex, ivHex } = decryptBundleKey(source, key, o.privateKeyPath);
+  migrated.ec2EncryptedKey = encryptForCertificate(ec2Cert, keyHex);
+  migrated.ec2EncryptedIv = encryptForCertificate(ec2Cert, ivHex);
   return { action: 'reencrypted', certPath };
 }
 

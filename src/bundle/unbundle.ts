@@ -1,4 +1,4 @@
-import { createDecipheriv } from 'node:crypto';
+import { createDecipheriv, type KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -38,15 +38,14 @@ export async function readManifest(path: string, certPath?: string): Promise<Man
   return manifest;
 }
 
-/** The AES key and IV of a bundle, decrypted from the manifest's user copies. */
-export function bundleKey(manifest: Manifest, privateKeyPath: string): { key: Buffer; iv: Buffer } {
-  const privateKey = loadPrivateKey(privateKeyPath);
-  const hex = (field: string, what: string): Buffer => {
-    const text = decryptWithKey(privateKey, field, what, privateKeyPath);
-    if (!/^[0-9a-fA-F]{32}$/.test(text)) throw new ToolError(`the manifest's ${what} does not decrypt to a 128-bit value; is ${privateKeyPath} the right key?`);
-    return Buffer.from(text, 'hex');
+/** The AES key and IV of a bundle as 32-digit hex, decrypted from the manifest's user copies. */
+export function decryptBundleKey(manifest: Manifest, privateKey: KeyObject, keyPath?: string): { keyHex: string; ivHex: string } {
+  const hex = (field: string, what: string): string => {
+    const text = decryptWithKey(privateKey, field, what, keyPath);
+    if (!/^[0-9a-fA-F]{32}$/.test(text)) throw new ToolError(`the manifest's ${what} does not decrypt to a 128-bit value as 32 hex digits; is ${keyPath ?? 'the key'} the right key?`);
+    return text;
   };
-  return { key: hex(manifest.userEncryptedKey, 'user_encrypted_key'), iv: hex(manifest.userEncryptedIv, 'user_encrypted_iv') };
+  return { keyHex: hex(manifest.userEncryptedKey, 'user_encrypted_key'), ivHex: hex(manifest.userEncryptedIv, 'user_encrypted_iv') };
 }
 
 /** Opens parts from a local directory. */
@@ -60,10 +59,10 @@ export function partsFromDirectory(dir: string): OpenPart {
  */
 export async function unbundle(o: UnbundleOptions, openPart: OpenPart = partsFromDirectory(o.sourceDir)): Promise<{ files: string[] }> {
   const manifest = await readManifest(o.manifestPath, o.certPath);
-  const { key, iv } = bundleKey(manifest, o.privateKeyPath);
+  const { keyHex, ivHex } = decryptBundleKey(manifest, loadPrivateKey(o.privateKeyPath), o.privateKeyPath);
   const tap = new DigestTap(o.onProgress && ((n) => o.onProgress!(n, manifest.size)));
   const extract = new TarExtract({ directory: o.destination });
-  const decipher = createDecipheriv('aes-128-cbc', key, iv);
+  const decipher = createDecipheriv('aes-128-cbc', Buffer.from(keyHex, 'hex'), Buffer.from(ivHex, 'hex'));
   try {
     await pipeline(createPartSource(manifest.parts, openPart), decipher, createGunzip(), tap, extract).catch((err: Error & { code?: string }) => {
       if (err.code === 'ERR_OSSL_BAD_DECRYPT') throw new ToolError('decryption failed: the bundle does not decrypt with the key in its manifest (parts from another bundle?)');
