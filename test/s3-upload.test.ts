@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { sha1File } from './helpers/images.js';
 import { runCli } from './helpers/run.js';
 import { startS3rver, type S3rver } from './helpers/s3rver.js';
-import { startFaultProxy, objectRequests, type FaultProxy } from './helpers/fault-proxy.js';
+import { startFaultProxy, objectRequests, errorBody, type FaultProxy } from './helpers/fault-proxy.js';
 import { checkClient, copyMultipartBundle, listKeys, objectSha1 } from './helpers/s3-fixture.js';
 
 let server: S3rver;
@@ -135,5 +136,56 @@ describe('ec2-upload-bundle on s3rver', () => {
     const a = await runCli('ec2-upload-bundle', ['-b', 'x', '-m', bundle.manifest, '--acl', 'nope', ...creds], { env });
     expect(a.code).toBe(1);
     expect(a.stderr).toContain("--acl has invalid value 'nope'");
+  });
+});
+
+describe('ec2-upload-bundle: locations and error lines (canned answers from the proxy)', () => {
+  const up = (bucket: string, extra: string[] = []) =>
+    runCli('ec2-upload-bundle', ['-b', bucket, '-m', bundle.manifest, '--url', proxy.url, ...creds, '--batch', ...extra], { env });
+  const isLocation = (q: { method: string; query: URLSearchParams }) => q.method === 'GET' && q.query.has('location');
+  const location = (value: string) => (q: { method: string; path: string; query: URLSearchParams }) =>
+    isLocation(q) ? { status: 200, body: `<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${value}</LocationConstraint>` } : undefined;
+
+  it('maps EU to eu-west-1 and exits with the original message on a mismatch', async () => {
+    await checkClient(server.url).send(new CreateBucketCommand({ Bucket: 'loc-eu' }));
+    proxy.canned = location('EU');
+    const ok = await up('loc-eu', ['--region', 'eu-west-1', '--skipmanifest', '--part', '2', '--sigv', '2']);
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).not.toContain('Creating bucket');
+    const bad = await up('loc-eu', ['--region', 'us-west-2', '--sigv', '2']);
+    expect(bad.code).toBe(254);
+    expect(bad.stderr.trim()).toBe('ERROR: Bucket "loc-eu" already exists in "EU" and "us-west-2" was specified.');
+    const old = await up('loc-eu', ['--location', 'US', '--sigv', '2']);
+    expect(old.stderr.trim()).toBe('ERROR: Bucket "loc-eu" already exists in "EU" and "US" was specified.');
+    expect(proxy.log.filter((q) => q.method === 'PUT' && q.path.endsWith('.manifest.xml'))).toEqual([]);
+  });
+
+  it('creates a missing bucket in the requested region', async () => {
+    const r = await up('loc-new', ['--region', 'ap-south-1', '--skipmanifest', '--part', '2', '--sigv', '2']);
+    expect(r.code).toBe(0);
+    const create = proxy.log.find((q) => q.method === 'PUT' && q.path.replace(/\/$/, '') === '/loc-new');
+    expect(create?.bodyLength).toBeGreaterThan(0);
+  });
+
+  it('names the missing permission, disabled ACLs and a wrong region in one line', async () => {
+    proxy.canned = (q) => q.method === 'PUT' && q.path.endsWith('.part.0')
+      ? { status: 403, body: errorBody('AccessDenied', 'Access Denied') } : undefined;
+    const denied = await up('err-denied', ['--concurrency', '1']);
+    expect(denied.code).toBe(254);
+    expect(denied.stderr.trim()).toMatch(/^ERROR: PutObject on s3:\/\/err-denied\/multipart\.img\.part\.0 was denied \(AccessDenied\): the credentials need s3:PutObject and s3:PutObjectAcl on arn:aws:s3:::err-denied\/\*$/);
+
+    proxy.canned = (q) => q.method === 'PUT' && q.path.endsWith('.part.0')
+      ? { status: 400, body: errorBody('AccessControlListNotSupported', 'The bucket does not allow ACLs') } : undefined;
+    const acl = await up('err-acl', ['--concurrency', '1']);
+    expect(acl.code).toBe(254);
+    expect(acl.stderr.trim().split('\n')).toHaveLength(1);
+    expect(acl.stderr).toMatch(/has ACLs disabled \(AccessControlListNotSupported\), but EC2 needs the aws-exec-read ACL.*BucketOwnerPreferred/);
+
+    proxy.canned = (q) => isLocation(q)
+      ? { status: 301, body: errorBody('PermanentRedirect', 'The bucket you are attempting to access must be addressed using the specified endpoint.'), headers: { 'x-amz-bucket-region': 'eu-central-1' } } : undefined;
+    const moved = await up('err-moved');
+    expect(moved.code).toBe(254);
+    expect(moved.stderr.trim()).toMatch(/^ERROR: bucket err-moved is in region eu-central-1, not us-east-1 \(PermanentRedirect\); run again with --region eu-central-1$/);
   });
 });

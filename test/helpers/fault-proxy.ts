@@ -26,11 +26,11 @@ export interface FaultProxy {
   log: LoggedRequest[];
   rule: FaultRule | undefined;
   /** A canned answer (status, body) instead of forwarding, e.g. a LocationConstraint. */
-  canned: ((req: { method: string; path: string; query: URLSearchParams }) => { status: number; body: string } | undefined) | undefined;
+  canned: ((req: { method: string; path: string; query: URLSearchParams }) => { status: number; body: string; headers?: Record<string, string> } | undefined) | undefined;
   stop(): Promise<void>;
 }
 
-const errorBody = (code: string, message: string) =>
+export const errorBody = (code: string, message: string) =>
   `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>proxy</RequestId></Error>`;
 
 /**
@@ -70,7 +70,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       const canned = proxy.canned?.(info);
       if (canned) {
         entry.status = canned.status;
-        res.writeHead(canned.status, { 'content-type': 'application/xml' });
+        res.writeHead(canned.status, { 'content-type': 'application/xml', ...canned.headers });
         res.end(canned.body);
         return;
       }
