@@ -189,3 +189,15 @@ describe('ec2-upload-bundle: locations and error lines (canned answers from the 
     expect(moved.stderr.trim()).toMatch(/^ERROR: bucket err-moved is in region eu-central-1, not us-east-1 \(PermanentRedirect\); run again with --region eu-central-1$/);
   });
 });
+
+describe('ec2-upload-bundle without any credentials', () => {
+  it('says where credentials come from, in one line', async () => {
+    const r = await runCli('ec2-upload-bundle', ['-b', 'nocreds', '-m', bundle.manifest, '--url', proxy.url, '--batch'], {
+      env: { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_PROFILE: '', AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
+        AWS_EC2_METADATA_DISABLED: 'true', AWS_CONTAINER_CREDENTIALS_FULL_URI: '', AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: '', AWS_WEB_IDENTITY_TOKEN_FILE: '' },
+    });
+    expect(r.code).toBe(254);
+    expect(r.stderr.trim()).toMatch(/^ERROR: no AWS credentials found for GetBucketLocation on bucket nocreds: pass -a\/--access-key/);
+    expect(proxy.log).toEqual([]);
+  });
+});

@@ -107,7 +107,9 @@ export function describeS3Error(err: unknown, ctx: S3Context): ToolError {
       msg = `bucket ${ctx.bucket} is not empty (BucketNotEmpty), so it was kept; delete the remaining objects first`;
       break;
     default: {
-      if (!e?.$metadata) {
+      if ((err as Error)?.name === 'CredentialsProviderError') {
+        msg = `no AWS credentials found for ${on}: pass -a/--access-key and -s/--secret-key, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or configure a profile (AWS_PROFILE) or an instance role`;
+      } else if (!e?.$metadata) {
         // Network-level: no HTTP answer.
         const ne = err as { code?: string; name?: string; message?: string };
         const detail = ne?.name === 'TimeoutError' ? 'timed out' : ne?.code ?? ne?.message ?? String(err);
