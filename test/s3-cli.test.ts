@@ -23,5 +23,8 @@ describe('S3 commands: help and manual', () => {
     const b = await runCli('ec2-download-bundle', []);
     expect(b.code).toBe(1);
     expect(b.stderr).toMatch(/^missing mandatory parameter: --bucket/);
+    const m = await runCli('ec2-download-bundle', ['-b', 'x', '-m', '../up.manifest.xml']);
+    expect(m.code).toBe(1);
+    expect(m.stderr).toMatch(/^--manifest has invalid value '\.\.\/up\.manifest\.xml': a plain name is required/);
   });
 });

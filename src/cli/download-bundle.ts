@@ -22,6 +22,11 @@ await runCommand<Options>(cmd, async (opts) => {
     const k = await stat(opts.privatekey).catch(() => undefined);
     if (!k?.isFile()) throw invalidValue('--privatekey', opts.privatekey, 'File does not exist or is not a file.');
   }
+  for (const [flag, v] of [['--manifest', opts.manifest], ['--prefix', opts.prefix]] as const) {
+    if (v !== undefined && (v === '' || v.includes('/') || v.includes('\\') || v.includes('..'))) {
+      throw invalidValue(flag, v, "a plain name is required (put key prefixes in -b BUCKET/key/prefix)");
+    }
+  }
   const manifestName = opts.manifest ?? `${opts.prefix ?? 'image'}.manifest.xml`;
   const reporter = new Reporter({ batch: opts.batch });
   const target = targetFromFlags({ ...opts, bucket } as S3Flags & { debug?: boolean }, reporter);
