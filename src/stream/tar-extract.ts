@@ -150,6 +150,13 @@ export class TarExtract extends Writable {
     job.then(() => cb(), (err: Error) => cb(err));
   }
 
+  // Chunks queued while a write was busy are parsed in one go (gunzip emits many small chunks).
+  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
+    const job = (async () => { for (const c of chunks) await this.consume(c.chunk); })();
+    this.busy = job.catch(() => undefined);
+    job.then(() => cb(), (err: Error) => cb(err));
+  }
+
   override _final(cb: (err?: Error | null) => void): void {
     const s = this.state;
     if (s.kind === 'end' || (s.kind === 'header' && this.blockLen === 0)) {
