@@ -1,0 +1,362 @@
+#!/usr/bin/env node
+// Benchmark: our ec2-bundle-image / ec2-unbundle against the standard-tool pipelines the original drives, on one
+// generated image (first half pseudo-random, second half written zeros), plus the parallel gzip stage alone.
+// Run with `npm run bench` (builds first). Options: --size MiB (image, default 1024), --gzip-size MiB (per data kind
+// in the gzip stage bench, default 64), --runs N (keep the fastest), --skip-gzip, --skip-bundle, --no-verify, --keep.
+// Peak RSS comes from GNU time (%M, KiB): for one process its own peak; for a pipeline each stage is timed on its own
+// and we print the largest process and the sum of the stages that run at the same time.
+import { spawn, spawnSync } from 'node:child_process';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { createGzip } from 'node:zlib';
+
+const MiB = 1024 * 1024;
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const KEYS = join(ROOT, '..', 'shared', 'fixtures', 'keys');
+const OUT = join(ROOT, 'bench', 'out');
+const GNU_TIME = '/usr/bin/time';
+const PART_SIZE = 10 * MiB;
+
+function parseArgs(argv) {
+  const o = { size: 1024, gzipSize: 64, runs: 1, gzip: true, bundle: true, verify: true, keep: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const num = () => {
+      const v = Number(argv[++i]);
+      if (!Number.isInteger(v) || v < 1) throw new Error(`${a} needs a positive integer`);
+      return v;
+    };
+    if (a === '--size') o.size = num();
+    else if (a === '--gzip-size') o.gzipSize = num();
+    else if (a === '--runs') o.runs = num();
+    else if (a === '--skip-gzip') o.gzip = false;
+    else if (a === '--skip-bundle') o.bundle = false;
+    else if (a === '--no-verify') o.verify = false;
+    else if (a === '--keep') o.keep = true;
+    else if (a === '-h' || a === '--help') {
+      console.log('usage: node bench/bundle.mjs [--size MiB] [--gzip-size MiB] [--runs N] [--skip-gzip] [--skip-bundle] [--no-verify] [--keep]');
+      process.exit(0);
+    } else throw new Error(`unknown option ${a}`);
+  }
+  return o;
+}
+
+// ---------------------------------------------------------------- data
+
+/** Deterministic fast pseudo-random bytes: the AES-128-CTR keystream of a fixed key. */
+function keystream(label) {
+  const seed = createHash('sha256').update(label).digest();
+  const cipher = createCipheriv('aes-128-ctr', seed.subarray(0, 16), seed.subarray(16, 32));
+  const zeros = Buffer.alloc(4 * MiB);
+  return (n) => (n === zeros.length ? cipher.update(zeros) : cipher.update(zeros.subarray(0, n)));
+}
+
+function textBlock(n) {
+  const lines = [];
+  let len = 0;
+  for (let i = 0; len < n; i++) {
+    const l = `${String(i).padStart(8, '0')} Lorem ipsum dolor sit amet, value=${(i * 2654435761) % 1000003} path=/usr/lib/x86_64/lib${i % 97}.so\n`;
+    lines.push(l);
+    len += l.length;
+  }
+  return Buffer.from(lines.join(''), 'ascii').subarray(0, n);
+}
+
+async function writeBenchImage(path, bytes) {
+  const fh = await open(path, 'w');
+  try {
+    const next = keystream('amitools bench image');
+    const zeros = Buffer.alloc(4 * MiB);
+    const half = Math.floor(bytes / 2);
+    for (let pos = 0; pos < bytes;) {
+      const n = Math.min(4 * MiB, (pos < half ? half : bytes) - pos);
+      const buf = pos < half ? next(n) : zeros.subarray(0, n);
+      await fh.write(buf, 0, n, pos);
+      pos += n;
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+// ---------------------------------------------------------------- measuring
+
+/** Runs argv under GNU time; returns wall seconds (our clock) and peak RSS in MiB. */
+async function timed(argv, opts = {}) {
+  const rssFile = join(OUT, `rss-${process.pid}-${Math.random().toString(36).slice(2)}.txt`);
+  const t0 = process.hrtime.bigint();
+  const r = await run(GNU_TIME, ['-f', '%M', '-o', rssFile, ...argv], opts);
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const rss = readFileSync(rssFile, 'utf8').trim().split('\n').map(Number).filter((n) => Number.isFinite(n) && n > 0);
+  rmSync(rssFile, { force: true });
+  if (r.code !== 0) throw new Error(`${argv.join(' ')} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
+  return { seconds, rssMiB: Math.max(...rss) / 1024, stdout: r.stdout };
+}
+
+function run(cmd, args, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** A bash pipeline whose every stage runs under GNU time, appending its peak RSS (KiB) to a file per group:
+ *  stages in one group run at the same time (summed), groups run one after another (max). */
+async function timedScript(script, groups, cwd) {
+  const dir = join(OUT, `rss-${process.pid}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const t0 = process.hrtime.bigint();
+  const r = await run('bash', ['-c', `set -euo pipefail\n${script}`], { cwd, env: { RSS: dir, T: GNU_TIME } });
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.code !== 0) throw new Error(`tool pipeline failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  let largest = 0;
+  let concurrent = 0;
+  for (const g of groups) {
+    const kib = readFileSync(join(dir, g), 'utf8').trim().split('\n').map(Number);
+    largest = Math.max(largest, ...kib);
+    concurrent = Math.max(concurrent, kib.reduce((a, b) => a + b, 0));
+  }
+  rmSync(dir, { recursive: true, force: true });
+  const marks = Object.fromEntries(r.stdout.trim().split('\n').filter((l) => l.startsWith('mark ')).map((l) => l.split(' ').slice(1)).map(([k, v]) => [k, Number(v)]));
+  return { seconds, rssMiB: largest / 1024, sumMiB: concurrent / 1024, marks };
+}
+
+async function fastest(runs, fn) {
+  let best;
+  for (let i = 0; i < runs; i++) {
+    const r = await fn(i);
+    if (!best || r.seconds < best.seconds) best = r;
+  }
+  return best;
+}
+
+// ---------------------------------------------------------------- the four contenders
+
+const sh = (s) => `'${String(s).replaceAll("'", "'\\''")}'`;
+const digitsOf = 'n=$(( ($(stat -c %s x.tar.gz.enc) + 10485759) / 10485760 ))';
+
+async function bundleOurs(image, dir) {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  return timed([process.execPath, join(ROOT, 'bin', 'ec2-bundle-image.js'), '-i', image,
+    '-c', join(KEYS, 'user-cert.pem'), '-k', join(KEYS, 'user-key.pem'), '-u', '123456789012', '-r', 'x86_64',
+    '--ec2cert', join(KEYS, 'ec2-cert.pem'), '-d', dir, '--batch']);
+}
+
+async function bundleTools(image, dir, keyHex, ivHex) {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const name = image.split('/').pop();
+  const script = `
+    echo "mark start $(date +%s.%N)"
+    "$T" -f %M -a -o "$RSS/pipe" tar -c -h -S --owner 0 --group 0 -C ${sh(dirname(image))} ${sh(name)} \\
+      | "$T" -f %M -a -o "$RSS/pipe" gzip -9 \\
+      | "$T" -f %M -a -o "$RSS/pipe" openssl enc -e -aes-128-cbc -K ${keyHex} -iv ${ivHex} > x.tar.gz.enc
+    echo "mark piped $(date +%s.%N)"
+    ${digitsOf}
+    "$T" -f %M -a -o "$RSS/split" split -b 10M -d -a \${#n} x.tar.gz.enc ${sh(`${name}.part.`)}
+    rm x.tar.gz.enc
+    "$T" -f %M -a -o "$RSS/sha1" sha1sum ${sh(name)}.part.* > parts.sha1
+    echo "mark end $(date +%s.%N)"`;
+  const r = await timedScript(script, ['pipe', 'split', 'sha1'], dir);
+  r.note = `tar|gzip|openssl ${(r.marks.piped - r.marks.start).toFixed(1)} s + split, sha1sum ${(r.marks.end - r.marks.piped).toFixed(1)} s`;
+  return r;
+}
+
+async function unbundleOurs(bundleDir, dest) {
+  rmSync(dest, { recursive: true, force: true });
+  mkdirSync(dest, { recursive: true });
+  const manifest = readdirSync(bundleDir).find((f) => f.endsWith('.manifest.xml'));
+  return timed([process.execPath, join(ROOT, 'bin', 'ec2-unbundle.js'), '-m', join(bundleDir, manifest),
+    '-k', join(KEYS, 'user-key.pem'), '-s', bundleDir, '-d', dest, '--batch']);
+}
+
+async function unbundleTools(bundleDir, name, dest, keyHex, ivHex) {
+  rmSync(dest, { recursive: true, force: true });
+  mkdirSync(dest, { recursive: true });
+  const script = `
+    "$T" -f %M -a -o "$RSS/pipe" cat ${sh(name)}.part.* \\
+      | "$T" -f %M -a -o "$RSS/pipe" openssl enc -d -aes-128-cbc -K ${keyHex} -iv ${ivHex} \\
+      | "$T" -f %M -a -o "$RSS/pipe" gunzip \\
+      | "$T" -f %M -a -o "$RSS/pipe" tar -x -C ${sh(dest)}`;
+  return timedScript(script, ['pipe'], bundleDir);
+}
+
+// ---------------------------------------------------------------- checks (not timed)
+
+async function sha1OfFile(path) {
+  const h = createHash('sha1');
+  await pipeline(createReadStream(path, { highWaterMark: 4 * MiB }), h);
+  return h.digest('hex');
+}
+
+/** Opens OUR bundle with the standard tools: RSA-decrypt the key and IV with openssl, then openssl | gunzip | tar. */
+async function openOursWithTools(bundleDir, dest) {
+  const manifestName = readdirSync(bundleDir).find((f) => f.endsWith('.manifest.xml'));
+  const xml = readFileSync(join(bundleDir, manifestName), 'utf8');
+  const field = (tag) => xml.match(new RegExp(`<${tag}[^>]*>([0-9a-f]+)</${tag}>`))[1];
+  const rsaDecrypt = (hex) => {
+    const r = spawnSync('openssl', ['pkeyutl', '-decrypt', '-inkey', join(KEYS, 'user-key.pem')], { input: Buffer.from(hex, 'hex') });
+    if (r.status !== 0) throw new Error(`openssl pkeyutl could not decrypt our bundle's key: ${r.stderr}`);
+    return r.stdout.toString('ascii');
+  };
+  const key = rsaDecrypt(field('user_encrypted_key'));
+  const iv = rsaDecrypt(field('user_encrypted_iv'));
+  const parts = [...xml.matchAll(/<filename>([^<]+)<\/filename>/g)].map((m) => m[1]);
+  rmSync(dest, { recursive: true, force: true });
+  mkdirSync(dest, { recursive: true });
+  const script = `cat ${parts.map(sh).join(' ')} | openssl enc -d -aes-128-cbc -K ${key} -iv ${iv} | gunzip | tar -x -C ${sh(dest)}`;
+  const r = await run('bash', ['-c', `set -euo pipefail\n${script}`], { cwd: bundleDir });
+  if (r.code !== 0) throw new Error(`our bundle does not open with openssl | gunzip | tar: ${r.stderr.trim()}`);
+}
+
+async function expectSameFile(path, sha1, what) {
+  if (!existsSync(path)) throw new Error(`${what}: ${path} is missing`);
+  const got = await sha1OfFile(path);
+  if (got !== sha1) throw new Error(`${what}: ${path} differs from the image (SHA-1 ${got}, expected ${sha1})`);
+}
+
+// ---------------------------------------------------------------- gzip stage alone
+
+async function gzipStage(o) {
+  const { createParallelGzip } = await import(join(ROOT, 'dist', 'stream', 'gzip-parallel.js'));
+  const bytes = o.gzipSize * MiB;
+  const next = keystream('amitools bench gzip');
+  const kinds = { random: next(4 * MiB), zeros: Buffer.alloc(4 * MiB), text: textBlock(4 * MiB) };
+  // Feeds `bytes` of the kind in 1 MiB writes; the 4 MiB block repeats, which a 32 KiB window cannot exploit.
+  const source = (block) => Readable.from((function* () {
+    for (let pos = 0; pos < bytes; pos += MiB) yield block.subarray(pos % block.length, pos % block.length + MiB);
+  })());
+  const measure = async (make, block) => {
+    let out = 0;
+    const t0 = process.hrtime.bigint();
+    await pipeline(source(block), make(), new Writable({ write(c, _e, cb) { out += c.length; cb(); } }));
+    return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, out };
+  };
+  const cli = (level, block) => new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn('gzip', [`-${level}`, '-c'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = 0;
+    child.stdout.on('data', (d) => (out += d.length));
+    child.on('error', reject);
+    child.on('close', () => resolve({ seconds: Number(process.hrtime.bigint() - t0) / 1e9, out }));
+    pipeline(source(block), child.stdin).catch(reject);
+  });
+  console.log(`\nGzip stage alone: ${o.gzipSize} MiB of each kind, fed in 1 MiB writes (MB/s of input; ratio = output/input)`);
+  console.log(pad('', 20) + ['random', 'zeros', 'text'].map((k) => pad(k, 18, true)).join(''));
+  for (const level of [9, 6]) {
+    const rows = [
+      [`parallel L${level} w1`, (block) => measure(() => createParallelGzip({ level, workers: 1 }), block)],
+      [`parallel L${level} w2`, (block) => measure(() => createParallelGzip({ level, workers: 2 }), block)],
+      [`zlib L${level} (1 stream)`, (block) => measure(() => createGzip({ level }), block)],
+      [`gzip -${level}`, (block) => cli(level, block)],
+    ];
+    for (const [label, fn] of rows) {
+      const cells = [];
+      for (const block of Object.values(kinds)) {
+        const r = await fn(block);
+        cells.push(`${(bytes / 1e6 / r.seconds).toFixed(1)} (${(r.out / bytes).toFixed(3)})`);
+      }
+      console.log(pad(label, 20) + cells.map((c) => pad(c, 18, true)).join(''));
+    }
+  }
+}
+
+const load = () => `load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`;
+
+function pad(s, n, left = false) {
+  s = String(s);
+  return left ? s.padStart(n) : s.padEnd(n);
+}
+
+// ---------------------------------------------------------------- main
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  if (!existsSync(GNU_TIME)) throw new Error(`${GNU_TIME} (GNU time) is missing: apt-get install time`);
+  mkdirSync(OUT, { recursive: true });
+  console.log(`amitools benchmark — node ${process.version}, ${spawnSync('nproc').stdout.toString().trim()} CPUs, ${load()}`);
+  console.log('Absolute figures drift on shared machines: compare the ratios, measured side by side in one run.');
+
+  if (o.gzip) await gzipStage(o);
+
+  if (o.bundle) {
+    const image = join(OUT, 'bench.img');
+    const bytes = o.size * MiB;
+    process.stdout.write(`\nWriting a ${o.size} MiB image (first half AES-CTR keystream, second half written zeros)... `);
+    await writeBenchImage(image, bytes);
+    const imageSha1 = await sha1OfFile(image);
+    console.log('done');
+    const keyHex = randomBytes(16).toString('hex');
+    const ivHex = randomBytes(16).toString('hex');
+    const name = 'bench.img';
+    const rows = [];
+
+    let ours = null;
+    try {
+      ours = await fastest(o.runs, () => bundleOurs(image, join(OUT, 'ours-bundle')));
+      rows.push(['bundle   ours  (ec2-bundle-image)', ours]);
+    } catch (err) {
+      if (!/not implemented yet/.test(err.message)) throw err;
+      console.log('ec2-bundle-image is not implemented yet: bundle/unbundle rows of ours left out');
+    }
+    const tools = await fastest(o.runs, () => bundleTools(image, join(OUT, 'tools-bundle'), keyHex, ivHex));
+    rows.push(['bundle   tools (tar|gzip -9|openssl; split; sha1sum)', tools]);
+
+    let oursUn = null;
+    if (ours) {
+      try {
+        oursUn = await fastest(o.runs, () => unbundleOurs(join(OUT, 'ours-bundle'), join(OUT, 'ours-unbundled')));
+        rows.push(['unbundle ours  (ec2-unbundle)', oursUn]);
+        if (o.verify) await expectSameFile(join(OUT, 'ours-unbundled', name), imageSha1, 'our unbundle');
+      } catch (err) {
+        if (!/not implemented yet/.test(err.message)) throw err;
+        console.log('ec2-unbundle is not implemented yet: its row is left out');
+      }
+      rmSync(join(OUT, 'ours-unbundled'), { recursive: true, force: true });
+    }
+    const toolsUn = await fastest(o.runs, () => unbundleTools(join(OUT, 'tools-bundle'), name, join(OUT, 'tools-unbundled'), keyHex, ivHex));
+    rows.push(['unbundle tools (cat|openssl -d|gunzip|tar -x)', toolsUn]);
+    if (o.verify) await expectSameFile(join(OUT, 'tools-unbundled', name), imageSha1, 'tools unbundle');
+    rmSync(join(OUT, 'tools-unbundled'), { recursive: true, force: true });
+
+    if (ours && o.verify) {
+      await openOursWithTools(join(OUT, 'ours-bundle'), join(OUT, 'ours-opened'));
+      await expectSameFile(join(OUT, 'ours-opened', name), imageSha1, 'our bundle opened with openssl|gunzip|tar');
+      rmSync(join(OUT, 'ours-opened'), { recursive: true, force: true });
+    }
+    const sizeOf = (dir) => readdirSync(dir).filter((f) => f.includes('.part.')).reduce((a, f) => a + statSync(join(dir, f)).size, 0);
+
+    console.log(`\nImage ${o.size} MiB (${(bytes / 1e6).toFixed(0)} MB), best of ${o.runs} run(s); MB/s = image MB / seconds;`);
+    console.log('peak RSS: largest process (GNU time %M) / sum of the pipeline stages running together');
+    console.log(pad('name', 52) + pad('seconds', 9, true) + pad('MB/s', 9, true) + pad('RSS MiB', 10, true) + pad('sum MiB', 10, true));
+    for (const [label, r] of rows) {
+      console.log(pad(label, 52) + pad(r.seconds.toFixed(2), 9, true) + pad((bytes / 1e6 / r.seconds).toFixed(1), 9, true)
+        + pad(r.rssMiB.toFixed(1), 10, true) + pad((r.sumMiB ?? r.rssMiB).toFixed(1), 10, true) + (r.note ? `   ${r.note}` : ''));
+    }
+    console.log(`bundled size: tools ${(sizeOf(join(OUT, 'tools-bundle')) / 1e6).toFixed(1)} MB` + (ours ? `, ours ${(sizeOf(join(OUT, 'ours-bundle')) / 1e6).toFixed(1)} MB` : ''));
+    const ratio = (a, b) => `time ${(a.seconds / b.seconds).toFixed(2)}×, RSS ${(a.rssMiB / b.rssMiB).toFixed(2)}× of the largest tool process, ${(a.rssMiB / b.sumMiB).toFixed(2)}× of the stages' sum`;
+    if (ours) console.log(`ours/tools bundle:   ${ratio(ours, tools)}`);
+    if (oursUn) console.log(`ours/tools unbundle: ${ratio(oursUn, toolsUn)}`);
+    if (o.verify) console.log('verified: every unbundled image equals the original' + (ours ? '; our bundle opens with openssl | gunzip | tar' : ''));
+    console.log(`finished, ${load()}`);
+    if (!o.keep) for (const d of ['ours-bundle', 'tools-bundle', 'bench.img']) rmSync(join(OUT, d), { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(`bench failed: ${err.message}`);
+  process.exit(1);
+});
