@@ -17,8 +17,8 @@ export const MAX_SIZE_MB = 10 * 1024;
 
 interface Flags extends BundleFlags, CommonOptions {
   all?: boolean;
-  exclude: string[];
-  include: string[];
+  exclude?: string[];
+  include?: string[];
   filter: boolean;
   prefix: string;
   size: string;
@@ -37,8 +37,8 @@ const list = (value: string, previous: string[] = []) => previous.concat(value.s
 
 const cmd = addBundleFlags(createCommand(NAME, 'Copy a mounted volume (by default /) into a bootable disk image and bundle it as an S3-backed AMI.'))
   .option('-a, --all', 'Include all directories in the volume, including those on remotely mounted filesystems.')
-  .option('-e, --exclude <dir1,dir2,...>', 'A list of absolute directory paths (relative to the volume) to leave out entirely. Overrides --all.', list, [])
-  .option('-i, --include <file1,file2,...>', 'A list of absolute file paths (relative to the volume) to keep although the sensitive-file filter would drop them.', list, [])
+  .option('-e, --exclude <dir1,dir2,...>', 'A list of absolute directory paths (relative to the volume) to leave out entirely. Overrides --all.', list)
+  .option('-i, --include <file1,file2,...>', 'A list of absolute file paths (relative to the volume) to keep although the sensitive-file filter would drop them.', list)
   .option('--no-filter', 'Do not leave out sensitive files (keys, certificates, shell history, editor backups).')
   .option('-p, --prefix <prefix>', 'The filename prefix for the image and the bundled AMI files.', 'image')
   .option('-s, --size <MB>', `The size of the image file in MB (1024*1024 bytes), at most ${MAX_SIZE_MB}.`, String(MAX_SIZE_MB))
@@ -93,8 +93,8 @@ await runCommand<Flags>(cmd, async (o) => {
   } catch {
     throw invalidValue('--volume', o.volume, 'Directory does not exist or is not a directory.');
   }
-  const excludes = absolutePaths(o.exclude, '--exclude');
-  const includes = absolutePaths(o.include, '--include');
+  const excludes = absolutePaths(o.exclude ?? [], '--exclude');
+  const includes = absolutePaths(o.include ?? [], '--include');
   if (o.fstab !== undefined && o.generateFstab) throw new UsageError('--fstab and --generate-fstab can not be used together');
   if (o.fstab !== undefined) requireFileFlag(o.fstab, '--fstab');
   if (o.grubConfig !== undefined) requireFileFlag(o.grubConfig, '--grub-config');
