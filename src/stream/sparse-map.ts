@@ -82,14 +82,14 @@ class ScanReader {
   async read(i: number, pos: number): Promise<{ buf: Buffer; bytesRead: number }> {
     const raw = this.raws[i];
     if (this.direct) {
-      for (let tries = 0; tries < 8; tries++) {
+      for (let tries = 0; tries < 4096 / 8; tries++) {
         try {
           const k = this.align[i];
           const { bytesRead } = await this.direct.read(raw, k, CHUNK, pos);
           return { buf: raw.subarray(k, k + CHUNK), bytesRead };
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
-          this.align[i] = (this.align[i] + 512) % 4096;
+          this.align[i] = (this.align[i] + 8) % 4096; // allocations are at least 8-byte aligned
         }
       }
     }
