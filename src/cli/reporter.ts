@@ -15,7 +15,7 @@ export function formatBytes(n: number): string {
  */
 export class Reporter {
   private spinner: Ora | undefined;
-  private readonly started = Date.now();
+  private started: number | undefined; // the first progress call, so time spent at a prompt doesn't count
   readonly interactive: boolean;
 
   constructor(opts: { batch?: boolean; stream?: NodeJS.WriteStream } = {}) {
@@ -46,6 +46,7 @@ export class Reporter {
   /** Updates the live line (terminal only): what is being done, bytes so far and the rate. */
   progress(label: string, doneBytes: number, totalBytes?: number, extra?: string): void {
     if (!this.spinner) return;
+    this.started ??= Date.now();
     const secs = Math.max((Date.now() - this.started) / 1000, 0.001);
     const of = totalBytes ? ` of ${formatBytes(totalBytes)}` : '';
     const pct = totalBytes ? ` (${Math.floor((doneBytes / totalBytes) * 100)}%)` : '';
