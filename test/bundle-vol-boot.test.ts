@@ -1,0 +1,87 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { key, SKIP_SLOW } from './helpers/paths.js';
+import { runCli } from './helpers/run.js';
+import { partitionTable } from './helpers/volume-debugfs.js';
+import { BOOT_MARKER, bootImage, bootTestScript, ensureDebianTree } from './helpers/volume-debian.js';
+
+const BUNDLE_FLAGS = ['-c', key('user-cert.pem'), '-k', key('user-key.pem'), '-u', '123456789012', '-r', 'x86_64', '--ec2cert', key('ec2-cert.pem'), '--batch'];
+
+// The proof: a real Debian root filesystem, bundled by ec2-bundle-vol and unbundled, boots from its own MBR.
+describe.skipIf(SKIP_SLOW)('ec2-bundle-vol: the unbundled image boots (debootstrap + qemu)', () => {
+  let work: string;
+  let tree: string;
+
+  beforeAll(async () => {
+    expect(process.getuid?.(), 'debootstrap and ec2-bundle-vol need root').toBe(0);
+    const t0 = Date.now();
+    tree = ensureDebianTree();
+    console.log(`debian tree ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    work = await mkdtemp(join(tmpdir(), 'amitools-boot-'));
+  }, 900_000);
+
+  afterAll(async () => {
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('bundles with -P mbr, unbundles, and boots under qemu with the root on the first partition', async () => {
+    const out = join(work, 'bundle');
+    const unbundled = join(work, 'unbundled');
+    await mkdir(out);
+    await mkdir(unbundled);
+    const script = join(work, 'add-boot-test.sh');
+    await writeFile(script, bootTestScript(), { mode: 0o755 });
+
+    let t = Date.now();
+    const r = await runCli('ec2-bundle-vol', ['-v', tree, '-d', out, '-P', 'mbr', '-s', '1024', '--no-inherit', '-S', script, ...BUNDLE_FLAGS]);
+    expect(r.stderr.split('\n').filter((l) => /^(ERROR|WARNING)/.test(l))).toEqual([]);
+    expect(r.code).toBe(0);
+    console.log(`ec2-bundle-vol: ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    // Only the bundle and the image: the staging directory is gone.
+    expect((await readdir(out)).filter((n) => !n.startsWith('image.part.')).sort()).toEqual(['image', 'image.manifest.xml']);
+    await rm(join(out, 'image'));
+
+    t = Date.now();
+    const u = await runCli('ec2-unbundle', ['-k', key('user-key.pem'), '-m', join(out, 'image.manifest.xml'), '-s', out, '-d', unbundled]);
+    expect(u.code).toBe(0);
+    console.log(`ec2-unbundle: ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    await rm(out, { recursive: true });
+
+    const image = join(unbundled, 'image');
+    expect(partitionTable(image)).toMatchObject({ label: 'dos', partitions: [{ start: 2048, type: '83', bootable: true }] });
+
+    t = Date.now();
+    const boot = await bootImage(image, 240_000);
+    console.log(`qemu boot to the marker and power-off: ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    const tail = boot.console.slice(-3000);
+    expect(boot.timedOut, `qemu did not power off in time; console tail:\n${tail}`).toBe(false);
+    expect(boot.console, `console tail:\n${tail}`).toContain(BOOT_MARKER);
+    const rootLine = /ROOTLINE: (\S+) \/ (\S+)/.exec(boot.console);
+    expect(rootLine, `console tail:\n${tail}`).not.toBeNull();
+    expect(rootLine![1]).toBe('/dev/vda1');
+    expect(rootLine![2]).toBe('ext4');
+  }, 900_000);
+
+  it('boots a -P gpt clone too (GRUB core image in the BIOS boot partition)', async () => {
+    const out = join(work, 'clone-gpt');
+    await mkdir(out);
+    const script = join(work, 'add-boot-test.sh');
+    await writeFile(script, bootTestScript(), { mode: 0o755 });
+    let t = Date.now();
+    const r = await runCli('ec2-bundle-vol', ['-v', tree, '-d', out, '-P', 'gpt', '-s', '1024', '--no-inherit', '--clone-only', '-S', script, '--batch']);
+    expect(r.stderr.split('\n').filter((l) => /^(ERROR|WARNING)/.test(l))).toEqual([]);
+    expect(r.code).toBe(0);
+    console.log(`ec2-bundle-vol --clone-only -P gpt: ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    const image = join(out, 'image');
+    expect(partitionTable(image)).toMatchObject({ label: 'gpt', partitions: [{ start: 4096 }, { start: 2048, size: 2048 }] });
+    t = Date.now();
+    const boot = await bootImage(image, 240_000);
+    console.log(`qemu boot (gpt): ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    const tail = boot.console.slice(-3000);
+    expect(boot.timedOut, `qemu did not power off in time; console tail:\n${tail}`).toBe(false);
+    expect(/ROOTLINE: (\S+) \/ ext4/.exec(boot.console)?.[1], `console tail:\n${tail}`).toBe('/dev/vda1');
+    await rm(out, { recursive: true });
+  }, 900_000);
+});
