@@ -9,6 +9,7 @@ import { key, ROOT } from './helpers/paths.js';
 import { runCli, runProcess } from './helpers/run.js';
 import { writeImage } from './helpers/images.js';
 import { SAMPLE_METADATA, startImds, type ImdsStandin } from './helpers/volume-imds.js';
+import { ExtImage } from './helpers/volume-debugfs.js';
 
 const BUNDLE_FLAGS = ['-c', key('user-cert.pem'), '-k', key('user-key.pem'), '-u', '123456789012', '-r', 'x86_64', '--ec2cert', key('ec2-cert.pem'), '--batch'];
 
@@ -161,5 +162,35 @@ describe('ec2-bundle-vol bad input: one clear line, non-zero exit, nothing left 
     expect(r.code).toBe(1);
     expect(r.stderr.split('\n')[0]).toBe('missing mandatory parameter: --cert');
     expect(await readdir(out)).toEqual([]);
+  });
+});
+
+describe('ec2-bundle-vol fstab and GRUB configuration', () => {
+  it('--generate-fstab names the root by the UUID the image gets; --grub-config lands in menu.lst and grub.conf; a bad root= is warned about', async () => {
+    const out = await freshDir();
+    const menu = join(work, 'menu.lst');
+    await writeFile(menu, 'default 0\ntimeout 0\ntitle Test\nroot (hd0,0)\nkernel /boot/vmlinuz root=/dev/sda2 ro\n');
+    const r = await runCli('ec2-bundle-vol', ['-v', tree, '-d', out, '--no-inherit', '--clone-only', '-P', 'mbr', '-s', '16', '--generate-fstab', '--grub-config', menu]);
+    expect(r.code).toBe(0);
+    const warnings = r.stderr.trim().split('\n');
+    expect(warnings).toContain('WARNING: No GRUB found on the volume: the image will boot only as PV (PV-GRUB reads /boot/grub/menu.lst).');
+    const img = new ExtImage(join(out, 'image'), 1024 * 1024);
+    const uuid = img.superblock().uuid;
+    expect(warnings).toContain(`WARNING: /boot/grub/menu.lst boots with root=/dev/sda2, which will not exist in the image; the image's root is UUID=${uuid}, /dev/xvda1.`);
+    expect(img.cat('/etc/fstab').toString().split('\n')[0]).toBe(`UUID=${uuid}\t/\text4\tdefaults\t1 1`);
+    expect(img.cat('/boot/grub/menu.lst').toString()).toBe(await readFile(menu, 'utf8'));
+    expect(img.cat('/boot/grub/grub.conf').toString()).toBe(await readFile(menu, 'utf8'));
+  });
+
+  it('--fstab replaces the volume\'s fstab; without it the volume\'s own is kept', async () => {
+    await writeFile(join(tree, 'etc', 'fstab'), '# the volume\'s own\n');
+    const fstab = join(work, 'custom-fstab');
+    await writeFile(fstab, 'LABEL=custom / ext4 defaults 0 1\n');
+    const a = await freshDir();
+    expect((await runCli('ec2-bundle-vol', ['-v', tree, '-d', a, '--no-inherit', '--clone-only', '-P', 'none', '-s', '16', '--fstab', fstab])).code).toBe(0);
+    expect(new ExtImage(join(a, 'image'), 0).cat('/etc/fstab').toString()).toBe('LABEL=custom / ext4 defaults 0 1\n');
+    const b = await freshDir();
+    expect((await runCli('ec2-bundle-vol', ['-v', tree, '-d', b, '--no-inherit', '--clone-only', '-P', 'none', '-s', '16'])).code).toBe(0);
+    expect(new ExtImage(join(b, 'image'), 0).cat('/etc/fstab').toString()).toBe('# the volume\'s own\n');
   });
 });
