@@ -308,6 +308,12 @@ describe('parseManifest', () => {
     expect(errorFor(replace('<name>img</name>', '<name>img</name><name>again</name>'))).toMatch(/more than one <manifest\/image\/name>/);
   });
 
+  it('refuses part file names that could reach outside a directory', () => {
+    for (const bad of ['../evil', '/etc/passwd', 'a/b', 'a\\b', 'x..y']) {
+      expect(errorFor(replace('<filename>img.part.0</filename>', `<filename>${bad}</filename>`))).toMatch(/part\[0\]\/filename> .* is not a plain file name/);
+    }
+  });
+
   it('checks the part list: count, order and presence', () => {
     const two = buildManifestXml(sample({ parts: [{ filename: 'p0', digest: hex40('1') }, { filename: 'p1', digest: hex40('2') }] }), 'ab');
     expect(parseManifest(two).parts.map((p) => p.filename)).toEqual(['p0', 'p1']);

@@ -105,7 +105,7 @@ describe('ec2-download-bundle', () => {
     const dir = await fresh('dl-evil/inner');
     const r = await runCli('ec2-download-bundle', ['-b', 'dl-bucket/pre', '-m', 'evil.manifest.xml', '-d', dir, ...s3([])], { env });
     expect(r.code).toBe(254);
-    expect(r.stderr).toMatch(/^ERROR: refusing manifest s3:\/\/dl-bucket\/pre\/evil\.manifest\.xml: part file name '\.\.\/evil'/m);
+    expect(r.stderr).toMatch(/^ERROR: Invalid manifest 's3:\/\/dl-bucket\/pre\/evil\.manifest\.xml': .*'\.\.\/evil' is not a plain file name/m);
     expect(proxy.log.map((q) => `${q.method} ${q.path}`)).toEqual(['GET /dl-bucket/pre/evil.manifest.xml']);
     expect(readdirSync(dir)).toEqual([]);
     expect(existsSync(join(dir, '..', 'evil'))).toBe(false);

@@ -1,6 +1,7 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { ToolError, UsageError } from '../cli/errors.js';
 import { TOOL_NAME, TOOL_VERSION } from '../cli/version.js';
+import { isPlainFileName } from './part-name.js';
 
 /** The only manifest format we read and write. */
 export const MANIFEST_VERSION = '2007-10-10';
@@ -354,6 +355,7 @@ export function parseManifest(xml: string, source?: string): Manifest & { signat
     if (index !== String(i)) r.fail(`parts out of order: <part index='${short(index)}'> found where index ${i} was expected`);
     const filename = r.text(node as Node, 'filename', p);
     if (filename === '') r.fail(`<${p}/filename> is empty`);
+    if (!isPlainFileName(filename)) r.fail(`<${p}/filename> '${short(filename)}' is not a plain file name (it contains '/', '\\' or '..'); refusing a manifest that could reach outside its directory`);
     r.algorithm(node as Node, 'digest', p, 'SHA1');
     return { filename, digest: r.hex(node as Node, 'digest', p, 40) };
   });

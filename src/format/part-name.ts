@@ -16,3 +16,8 @@ export function partName(prefix: string, index: number, count: number): string {
   if (!Number.isSafeInteger(index) || index < 0 || index >= count) throw new RangeError(`part index ${index} out of range for ${count} parts`);
   return `${prefix}.part.${String(index).padStart(String(count).length, '0')}`;
 }
+
+/** A name from a manifest must be a plain file name, so that a hostile manifest cannot reach outside a directory. */
+export function isPlainFileName(name: string): boolean {
+  return !(name === '' || name.includes('/') || name.includes('\\') || name.includes('\0') || name.includes('..'));
+}

@@ -5,13 +5,13 @@ import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { ToolError } from '../cli/errors.js';
+import { ToolError, UsageError } from '../cli/errors.js';
 import { loadPrivateKey } from '../crypto/keys.js';
 import { decryptLegacyManifest, isLegacyEncryptedManifest } from '../format/legacy-manifest.js';
 import { parseManifest, type ManifestPart } from '../format/manifest.js';
 import { DigestTap } from '../stream/digest-tap.js';
 import type { S3Target } from './client.js';
-import { assertPlainFileName } from './part-names.js';
+import { isPlainFileName } from '../format/part-name.js';
 import { runPool } from './pool.js';
 import { s3Call } from './upload.js';
 
@@ -93,14 +93,12 @@ async function downloadPart(o: DownloadOptions, part: ManifestPart, onBytes: (n:
 /** Downloads a bundle: the manifest (decrypting a legacy one), then the parts concurrently, each verified. */
 export async function downloadBundle(o: DownloadOptions): Promise<{ manifestPath: string; parts: string[] }> {
   const { target } = o;
-  assertPlainFileName(o.manifestName, '-m/--manifest');
+  if (!isPlainFileName(o.manifestName)) throw new UsageError(`-m/--manifest has invalid value '${o.manifestName}': a plain object name is needed, without '/', '\\' or '..'`);
   const manifestPath = join(o.directory, o.manifestName);
   o.line?.(`Downloading manifest ${target.keyPrefix}${o.manifestName} from ${target.bucket} to ${manifestPath} ...`);
   const xml = await fetchManifest(o);
   const source = `s3://${target.bucket}/${target.keyPrefix}${o.manifestName}`;
   const manifest = parseManifest(xml, source);
-  // Refused before any part request: a hostile manifest must not write outside -d.
-  for (const p of manifest.parts) assertPlainFileName(p.filename, source);
   const tmp = tempName(o.directory, o.manifestName);
   await writeFile(tmp, xml, { flag: 'wx' });
   await rename(tmp, manifestPath);

@@ -9,7 +9,6 @@ import { parseManifest, type ManifestPart } from '../format/manifest.js';
 import type { S3Target } from './client.js';
 import { describeS3Error, s3ErrorCode, type S3Context } from './errors.js';
 import { displayLocation, regionOfLocation } from './location.js';
-import { assertPlainFileName } from './part-names.js';
 import { runPool } from './pool.js';
 import { isTransient, withRetry } from './retry.js';
 
@@ -132,7 +131,6 @@ export async function uploadBundle(o: UploadOptions): Promise<UploadResult> {
     throw new ToolError(`cannot read manifest ${o.manifestPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
   }
   const manifest = parseManifest(xml, o.manifestPath);
-  for (const p of manifest.parts) assertPlainFileName(p.filename, o.manifestPath);
   const indexed = manifest.parts.map((part, index) => ({ part, index }));
   const todo = indexed.filter(({ index }) => o.startPart === undefined || index >= o.startPart);
   const sizes = await Promise.all(todo.map(async ({ part }) => {
