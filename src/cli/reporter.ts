@@ -20,7 +20,8 @@ export class Reporter {
 
   constructor(opts: { batch?: boolean; stream?: NodeJS.WriteStream } = {}) {
     const stream = opts.stream ?? process.stdout;
-    this.interactive = !opts.batch && Boolean(stream.isTTY);
+    // A terminal that reports no width (e.g. script(1) without a window size) can't hold a redrawn line.
+    this.interactive = !opts.batch && Boolean(stream.isTTY) && (stream.columns ?? 0) > 0;
     if (this.interactive) this.spinner = ora({ stream, discardStdin: false });
   }
 
