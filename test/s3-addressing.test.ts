@@ -3,7 +3,8 @@ import { createHmac } from 'node:crypto';
 import { ListObjectsCommand } from '@aws-sdk/client-s3';
 import { parseBucketArgument, regionFromEndpoint, regionOfLocation, usePathStyle } from '../src/s3/location.js';
 import { signV2, stringToSignV2 } from '../src/s3/sigv2.js';
-import { createS3Target, resolveCredentials } from '../src/s3/client.js';
+import { createS3Target } from '../src/s3/client.js';
+import { resolveCredentials } from '../src/aws/credentials.js';
 import { isTransient } from '../src/s3/retry.js';
 import { runPool } from '../src/s3/pool.js';
 

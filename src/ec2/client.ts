@@ -1,5 +1,5 @@
 import { EC2Client } from '@aws-sdk/client-ec2';
-import { UsageError } from '../cli/errors.js';
+import { resolveCredentials } from '../aws/credentials.js';
 
 /** Where EC2 requests go and with which credentials. */
 export interface Ec2ClientOptions {
@@ -32,18 +32,9 @@ export function endpointFor(region: string, opts: Ec2ClientOptions = {}): string
   return undefined;
 }
 
-/** Checks -a/-s (both or neither) and returns a factory of EC2 clients. */
+/** Resolves credentials as the S3 commands do (-a/-s, environment, SDK chain) and returns a factory of EC2 clients. */
 export function ec2ClientFactory(opts: Ec2ClientOptions = {}): Ec2ClientFactory {
-  if (Boolean(opts.accessKey) !== Boolean(opts.secretKey)) {
-    throw new UsageError(opts.accessKey
-      ? 'missing mandatory parameter: --secret-key (it must be given with --access-key)'
-      : 'missing mandatory parameter: --access-key (it must be given with --secret-key)');
-  }
-  const credentials = opts.accessKey && opts.secretKey
-    ? { accessKeyId: opts.accessKey, secretAccessKey: opts.secretKey }
-    : undefined;
-  // The SDK's Node-version notice would be a second, unrelated line on stderr.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const { credentials } = resolveCredentials(opts, opts.env);
   const cache = new Map<string, EC2Client>();
   return (region: string) => {
     let client = cache.get(region);

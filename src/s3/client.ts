@@ -1,18 +1,16 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
-import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import { resolveCredentials, type CredentialFlags } from '../aws/credentials.js';
 import { UsageError } from '../cli/errors.js';
 import { parseBucketArgument, regionFromEndpoint, usePathStyle } from './location.js';
 import { createSigV2Signer } from './sigv2.js';
 import { DEFAULT_ATTEMPTS, RETRY_FLAG_ATTEMPTS, type RetryPolicy } from './retry.js';
 
 /** The S3 flags common to the three commands, as parsed by commander. */
-export interface S3Flags {
+export interface S3Flags extends CredentialFlags {
   bucket: string;
-  accessKey?: string;
-  secretKey?: string;
-  delegationToken?: string;
   url?: string;
   region?: string;
   sigv?: string;
@@ -43,21 +41,6 @@ export const DEFAULT_REGION = 'us-east-1';
 export const DEFAULT_CONCURRENCY = 4;
 export const DEFAULT_TIMEOUT_S = 60;
 
-/** Credentials: the flags; else AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN or AWS_DELEGATION_TOKEN); else the SDK's default chain. */
-export function resolveCredentials(flags: S3Flags, env: NodeJS.ProcessEnv = process.env): { credentials?: AwsCredentialIdentity; source: string } {
-  if (flags.accessKey || flags.secretKey) {
-    if (!flags.accessKey) throw new UsageError('missing mandatory parameter: --access-key (needed with --secret-key)');
-    if (!flags.secretKey) throw new UsageError('missing mandatory parameter: --secret-key (needed with --access-key)');
-    const token = flags.delegationToken ?? undefined;
-    return { credentials: { accessKeyId: flags.accessKey, secretAccessKey: flags.secretKey, sessionToken: token }, source: 'command line' };
-  }
-  if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
-    const token = flags.delegationToken ?? env.AWS_SESSION_TOKEN ?? env.AWS_DELEGATION_TOKEN ?? undefined;
-    return { credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, sessionToken: token || undefined }, source: 'environment' };
-  }
-  return { source: 'SDK default chain (profile, AWS_PROFILE, SSO, instance role)' };
-}
-
 function positiveInt(value: string | undefined, flag: string, fallback: number, max = 1000): number {
   if (value === undefined) return fallback;
   if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max) {
@@ -69,8 +52,6 @@ function positiveInt(value: string | undefined, flag: string, fallback: number, 
 /** Builds the S3 client for the flags: endpoint/addressing, signature version, plain (non-aws-chunked) bodies, our retry policy. */
 export function createS3Target(flags: S3Flags, opts: { env?: NodeJS.ProcessEnv; onRetry?: RetryPolicy['onRetry'] } = {}): S3Target {
   const env = opts.env ?? process.env;
-  // Node 20 is supported by this tool; the SDK's notice about its future releases is noise on every run.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const { bucket, keyPrefix } = parseBucketArgument(flags.bucket);
   const sigvText = flags.sigv ?? '4';
   if (sigvText !== '2' && sigvText !== '4') throw new UsageError(`--sigv has invalid value '${sigvText}': Please specify one of these values: 2, 4`);

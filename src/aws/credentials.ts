@@ -1,0 +1,29 @@
+import type { AwsCredentialIdentity } from '@smithy/types';
+import { UsageError } from '../cli/errors.js';
+
+/** Credentials from the command line, as the original's -a/-s/-t give them. */
+export interface CredentialFlags {
+  accessKey?: string;
+  secretKey?: string;
+  delegationToken?: string;
+}
+
+/**
+ * Credentials: the flags (-a and -s together); else AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY with AWS_SESSION_TOKEN or
+ * the original's AWS_DELEGATION_TOKEN; else none, so the SDK's default chain applies (profiles, SSO, instance role).
+ * `source` says where they came from, for --debug; the secret itself is never printed.
+ */
+export function resolveCredentials(flags: CredentialFlags, env: NodeJS.ProcessEnv = process.env): { credentials?: AwsCredentialIdentity; source: string } {
+  // The SDK's notice about Node 20's end of support would be a second, unrelated line on stderr.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  if (flags.accessKey || flags.secretKey) {
+    if (!flags.accessKey) throw new UsageError('missing mandatory parameter: --access-key (needed with --secret-key)');
+    if (!flags.secretKey) throw new UsageError('missing mandatory parameter: --secret-key (needed with --access-key)');
+    return { credentials: { accessKeyId: flags.accessKey, secretAccessKey: flags.secretKey, sessionToken: flags.delegationToken }, source: 'command line' };
+  }
+  if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
+    const token = flags.delegationToken ?? env.AWS_SESSION_TOKEN ?? env.AWS_DELEGATION_TOKEN;
+    return { credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, sessionToken: token || undefined }, source: 'environment' };
+  }
+  return { source: 'SDK default chain (profile, AWS_PROFILE, SSO, instance role)' };
+}
