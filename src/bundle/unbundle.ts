@@ -50,7 +50,7 @@ export function decryptBundleKey(manifest: Manifest, privateKey: KeyObject, keyP
 
 /** Opens parts from a local directory. */
 export function partsFromDirectory(dir: string): OpenPart {
-  return (part) => createReadStream(join(dir, part.filename));
+  return (part) => createReadStream(join(dir, part.filename), { highWaterMark: 1 << 20 });
 }
 
 /**
@@ -64,7 +64,7 @@ export async function unbundle(o: UnbundleOptions, openPart: OpenPart = partsFro
   const extract = new TarExtract({ directory: o.destination });
   const decipher = createDecipheriv('aes-128-cbc', Buffer.from(keyHex, 'hex'), Buffer.from(ivHex, 'hex'));
   try {
-    await pipeline(createPartSource(manifest.parts, openPart), decipher, createGunzip(), tap, extract).catch((err: Error & { code?: string }) => {
+    await pipeline(createPartSource(manifest.parts, openPart), decipher, createGunzip({ chunkSize: 1 << 20 }), tap, extract).catch((err: Error & { code?: string }) => {
       if (err.code === 'ERR_OSSL_BAD_DECRYPT') throw new ToolError('decryption failed: the bundle does not decrypt with the key in its manifest (parts from another bundle?)');
       if (err.code?.startsWith('Z_')) throw new ToolError(`the decrypted bundle is not valid gzip data (${err.message}); parts from another bundle?`);
       throw err;

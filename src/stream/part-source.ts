@@ -11,7 +11,7 @@ export type OpenPart = (part: ManifestPart, index: number) => Promise<Readable> 
  * Holds at most two parts (20 MiB) in memory: the one being passed on and the next one, read meanwhile.
  */
 export function createPartSource(parts: ManifestPart[], openPart: OpenPart): Readable {
-  const load = async (index: number): Promise<Buffer> => {
+  const load = async (index: number): Promise<Buffer[]> => {
     const part = parts[index];
     let stream: Readable;
     try {
@@ -35,16 +35,16 @@ export function createPartSource(parts: ManifestPart[], openPart: OpenPart): Rea
         `part ${part.filename} is corrupt: its SHA-1 is ${digest} but the manifest says ${part.digest}; get the part again`,
       );
     }
-    return Buffer.concat(chunks);
+    return chunks;
   };
 
   async function* generate(): AsyncGenerator<Buffer> {
-    let next: Promise<Buffer> | undefined = parts.length > 0 ? load(0) : undefined;
+    let next: Promise<Buffer[]> | undefined = parts.length > 0 ? load(0) : undefined;
     for (let i = 0; next; i++) {
-      const data = await next;
+      const chunks = await next;
       next = i + 1 < parts.length ? load(i + 1) : undefined;
       next?.catch(() => {}); // surfaced when awaited
-      for (let off = 0; off < data.length; off += 1 << 20) yield data.subarray(off, off + (1 << 20));
+      yield* chunks;
     }
   }
 
