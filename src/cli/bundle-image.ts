@@ -1,8 +1,7 @@
 import { statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { bundleImage } from '../bundle/bundle-image.js';
 import { createCommand, invalidValue, requireOption, runCommand, type CommonOptions } from './command.js';
-import { addBundleFlags, displayPath, resolveBundleFlags, type BundleFlags } from './bundle-options.js';
+import { addBundleFlags, bundleAndReport, resolveBundleFlags, type BundleFlags } from './bundle-options.js';
 import { ToolError } from './errors.js';
 import { Reporter } from './reporter.js';
 
@@ -39,20 +38,6 @@ await runCommand<Flags>(cmd, async (o) => {
     if (size > MAX_IMAGE_SIZE) throw new ToolError(`the specified image ${basename(image)} is too large`);
   }
 
-  reporter.line('Bundling image file...');
-  try {
-    const result = await bundleImage({
-      ...flags,
-      image,
-      prefix: o.prefix,
-      onProgress: (done, total) => reporter.progress('Bundling', done, total),
-      onPart: (name) => reporter.line(`Created ${name}`),
-    });
-    reporter.stop();
-    reporter.line('Creating bundle manifest...');
-    reporter.line(`Bundle manifest is ${displayPath(flags.destination, basename(result.manifestPath))}`);
-    reporter.line('ec2-bundle-image complete.');
-  } finally {
-    reporter.stop();
-  }
+  await bundleAndReport(reporter, { ...flags, image, prefix: o.prefix });
+  reporter.line('ec2-bundle-image complete.');
 });

@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs';
+import { basename } from 'node:path';
 import { Option, type Command } from 'commander';
 import { findEc2Certificate } from '../crypto/ec2-cert.js';
 import { missingMappingWarnings, parseBlockDeviceMappingFlag, type BlockDeviceMapping } from '../format/manifest.js';
@@ -6,6 +7,7 @@ import { invalidValue, requireOption } from './command.js';
 import { UsageError } from './errors.js';
 import { ask, canPrompt, confirm } from './prompt.js';
 import type { Reporter } from './reporter.js';
+import { bundleImage, type BundleOptions } from '../bundle/bundle-image.js';
 
 /** The flags ec2-bundle-image and ec2-bundle-vol share, as commander parses them. */
 export interface BundleFlags {
@@ -126,4 +128,21 @@ export async function resolveBundleFlags(o: BundleFlags, reporter: Reporter): Pr
 /** "./name" with -d ., as the original prints paths. */
 export function displayPath(dir: string, name: string): string {
   return `${dir.replace(/\/+$/, '') || '/'}/${name}`.replace(/^\/\//, '/');
+}
+
+/** Bundles with the original's output lines (and a progress line on a terminal). */
+export async function bundleAndReport(reporter: Reporter, options: Omit<BundleOptions, 'onProgress' | 'onPart'>): Promise<void> {
+  reporter.line('Bundling image file...');
+  try {
+    const result = await bundleImage({
+      ...options,
+      onProgress: (done, total) => reporter.progress('Bundling', done, total),
+      onPart: (name) => reporter.line(`Created ${name}`),
+    });
+    reporter.stop();
+    reporter.line('Creating bundle manifest...');
+    reporter.line(`Bundle manifest is ${displayPath(options.destination, basename(result.manifestPath))}`);
+  } finally {
+    reporter.stop();
+  }
 }

@@ -1,13 +1,12 @@
 import { accessSync, constants, realpathSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Option } from 'commander';
-import { bundleImage } from '../bundle/bundle-image.js';
 import { MetadataClient, mergeInherited, readInstanceMetadata } from '../ec2/metadata.js';
 import { missingMappingWarnings } from '../format/manifest.js';
 import { buildImage } from '../volume/build-image.js';
 import { PARTITION_SCHEMES, type PartitionScheme } from '../volume/disk-layout.js';
 import { isUnder } from '../volume/mounts.js';
-import { addBundleFlags, displayPath, machineArch, requireDirectory, resolveBundleFlags, type BundleFlags } from './bundle-options.js';
+import { addBundleFlags, bundleAndReport, machineArch, requireDirectory, requireFile, resolveBundleFlags, type BundleFlags } from './bundle-options.js';
 import { createCommand, invalidValue, runCommand, type CommonOptions } from './command.js';
 import { ToolError, UsageError } from './errors.js';
 import { Reporter } from './reporter.js';
@@ -52,13 +51,9 @@ const cmd = addBundleFlags(createCommand(NAME, 'Copy a mounted volume (by defaul
   .option('--grub-config <path>', 'A legacy GRUB menu copied to /boot/grub/menu.lst and /boot/grub/grub.conf in the image.')
   .option('--clone-only', 'Only make the image file; do not bundle it.');
 
-function requireFileFlag(path: string, flag: string, executable = false): string {
-  let ok = false;
-  try { ok = statSync(path).isFile(); } catch { /* below */ }
-  if (!ok) throw invalidValue(flag, path, 'File does not exist or is not a file.');
-  if (executable) {
-    try { accessSync(path, constants.X_OK); } catch { throw invalidValue(flag, path, 'File is not executable.'); }
-  }
+function requireExecutable(path: string, flag: string): string {
+  requireFile(path, flag);
+  try { accessSync(path, constants.X_OK); } catch { throw invalidValue(flag, path, 'File is not executable.'); }
   return path;
 }
 
@@ -96,9 +91,9 @@ await runCommand<Flags>(cmd, async (o) => {
   const excludes = absolutePaths(o.exclude ?? [], '--exclude');
   const includes = absolutePaths(o.include ?? [], '--include');
   if (o.fstab !== undefined && o.generateFstab) throw new UsageError('--fstab and --generate-fstab can not be used together');
-  if (o.fstab !== undefined) requireFileFlag(o.fstab, '--fstab');
-  if (o.grubConfig !== undefined) requireFileFlag(o.grubConfig, '--grub-config');
-  if (o.script !== undefined) requireFileFlag(o.script, '--script', true);
+  if (o.fstab !== undefined) requireFile(o.fstab, '--fstab');
+  if (o.grubConfig !== undefined) requireFile(o.grubConfig, '--grub-config');
+  if (o.script !== undefined) requireExecutable(o.script, '--script');
   const destination = realpathSync(requireDirectory(o.destination, '--destination'));
   // Pseudo-filesystems of the running system are never bundled and can't hold a bundle.
   for (const d of ['/proc', '/sys', '/dev']) {
@@ -147,27 +142,17 @@ await runCommand<Flags>(cmd, async (o) => {
   if (!flags) {
     reporter.line('Not bundling image file since "--clone-only" flag was specified.');
   } else {
-    reporter.line('Bundling image file...');
     const f = inherited?.fields;
-    try {
-      const bundle = await bundleImage({
-        ...flags,
-        image: result.imagePath,
-        prefix: o.prefix,
-        kernelId: f ? f.kernelId : flags.kernelId,
-        ramdiskId: f ? f.ramdiskId : flags.ramdiskId,
-        productCodes: f ? f.productCodes : flags.productCodes,
-        blockDeviceMappings: f ? f.blockDeviceMappings : flags.blockDeviceMappings,
-        ancestry: f?.ancestry,
-        onProgress: (done, total) => reporter.progress('Bundling', done, total),
-        onPart: (name) => reporter.line(`Created ${name}`),
-      });
-      reporter.stop();
-      reporter.line('Creating bundle manifest...');
-      reporter.line(`Bundle manifest is ${displayPath(flags.destination, basename(bundle.manifestPath))}`);
-    } finally {
-      reporter.stop();
-    }
+    await bundleAndReport(reporter, {
+      ...flags,
+      image: result.imagePath,
+      prefix: o.prefix,
+      kernelId: f ? f.kernelId : flags.kernelId,
+      ramdiskId: f ? f.ramdiskId : flags.ramdiskId,
+      productCodes: f ? f.productCodes : flags.productCodes,
+      blockDeviceMappings: f ? f.blockDeviceMappings : flags.blockDeviceMappings,
+      ancestry: f?.ancestry,
+    });
   }
   reporter.line(`${NAME} complete.`);
 });
