@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ToolError } from '../cli/errors.js';
 import type { DiskLayout } from './disk-layout.js';
+import { LEGACY_STAGE_FILES } from './grub-legacy.js';
 import type { TargetFilesystem } from './mkfs.js';
 
 const run = promisify(execFile);
@@ -27,6 +28,8 @@ export interface BootPlan {
   kind: BootKind;
   /** GRUB 2's i386-pc directory in the staging tree (the image's /boot/grub/i386-pc). */
   modulesDir?: string;
+  /** Legacy GRUB: /boot/grub of the staging tree, holding stage1, e2fs_stage1_5 (and stage2, menu.lst). */
+  stageDir?: string;
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -77,13 +80,16 @@ export async function checkRootDevices(staging: string, fs: TargetFilesystem, sc
 
 /**
  * Decides the boot code from what the volume carries: GRUB 2 i386-pc modules (copied to /boot/grub/i386-pc as
- * grub-install would, when only the package's copy exists), else legacy GRUB stage files, else none.
+ * grub-install would, when only the package's copy exists), else legacy GRUB stage files in /boot/grub (stage1,
+ * stage2, e2fs_stage1_5; MBR only, as GRUB 0.97 reads no GPT), else none (PV only).
  */
 export async function planBoot(staging: string, layout: DiskLayout, warn: (s: string) => void): Promise<BootPlan> {
   const bootDir = join(staging, 'boot', 'grub', 'i386-pc');
   const pkgDir = join(staging, 'usr', 'lib', 'grub', 'i386-pc');
   const hasGrub2 = (await exists(join(bootDir, 'normal.mod'))) || (await exists(join(pkgDir, 'normal.mod')));
-  const hasLegacy = (await exists(join(staging, 'boot', 'grub', 'stage1'))) && (await exists(join(staging, 'boot', 'grub', 'stage2')));
+  const grubDir = join(staging, 'boot', 'grub');
+  const legacyFiles = await Promise.all(LEGACY_STAGE_FILES.map((f) => exists(join(grubDir, f))));
+  const hasLegacy = legacyFiles[0] && legacyFiles[1];
   if (layout.scheme === 'none') {
     if (hasGrub2 || hasLegacy) warn('WARNING: No partition table (-P none): no room for boot code; the image will boot only as PV (PV-GRUB reads /boot/grub/menu.lst).');
     else warn('WARNING: No GRUB found on the volume: the image will boot only as PV (PV-GRUB reads /boot/grub/menu.lst).');
@@ -105,8 +111,16 @@ export async function planBoot(staging: string, layout: DiskLayout, warn: (s: st
     return { kind: 'grub2', modulesDir: bootDir };
   }
   if (hasLegacy) {
-    warn('WARNING: Legacy GRUB stage files found, but installing GRUB 0.97 boot code is not supported: the image will boot only as PV (PV-GRUB reads /boot/grub/menu.lst).');
-    return { kind: 'legacy' };
+    if (!legacyFiles[2]) {
+      warn('WARNING: Legacy GRUB stage1 and stage2 found but no /boot/grub/e2fs_stage1_5: no HVM boot code installed; the image will boot only as PV (PV-GRUB reads /boot/grub/menu.lst).');
+      return { kind: 'none' };
+    }
+    if (layout.scheme !== 'mbr') {
+      warn('WARNING: Legacy GRUB reads only MBR partition tables: no HVM boot code installed with -P gpt; the image will boot only as PV (use -P mbr for HVM).');
+      return { kind: 'none' };
+    }
+    if (!(await exists(join(grubDir, 'menu.lst')))) warn('WARNING: No /boot/grub/menu.lst on the volume: legacy GRUB will stop at its prompt.');
+    return { kind: 'legacy', stageDir: grubDir };
   }
   warn('WARNING: No GRUB found on the volume: the image will boot only as PV (PV-GRUB reads /boot/grub/menu.lst).');
   return { kind: 'none' };

@@ -3,6 +3,7 @@ import { lstat, mkdtemp, open, realpath, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ToolError } from '../cli/errors.js';
 import { installGrub2, checkRootDevices, planBoot, type BootKind } from './bootloader.js';
+import { installGrubLegacy, legacyFeatures } from './grub-legacy.js';
 import { detectScheme, planLayout, writePartitionTable, type DiskLayout, type PartitionScheme } from './disk-layout.js';
 import { filesystemCapacity, makeFilesystem, targetFilesystem, type TargetFilesystem } from './mkfs.js';
 import { mountOf, nonLocalMountsUnder, readMounts } from './mounts.js';
@@ -60,7 +61,8 @@ function onSignalRemove(paths: () => string[]): () => void {
 /**
  * Turns a mounted volume into a disk image without mounting anything: rsync the chosen files into a staging
  * directory, add /dev nodes, fstab, grub config, run -S; write the partition table, mke2fs -d at the partition's
- * offset, GRUB 2 boot code. The size is checked before anything is copied; on failure nothing is left behind.
+ * offset, GRUB 2 or legacy GRUB boot code. The size is checked before anything is copied; on failure nothing is
+ * left behind.
  */
 export async function buildImage(o: BuildImageOptions): Promise<BuildImageResult> {
   const debug = o.debug ?? (() => {});
@@ -140,8 +142,10 @@ export async function buildImage(o: BuildImageOptions): Promise<BuildImageResult
       await fh.close();
     }
     await writePartitionTable(tmpImage, layout);
-    await makeFilesystem({ image: tmpImage, staging, offset: layout.rootStart, bytes: layout.rootBytes, fs });
+    await makeFilesystem({ image: tmpImage, staging, offset: layout.rootStart, bytes: layout.rootBytes, fs,
+      features: boot.kind === 'legacy' ? legacyFeatures(fs.type) : undefined });
     if (boot.kind === 'grub2') await installGrub2(tmpImage, layout, boot.modulesDir!);
+    if (boot.kind === 'legacy') await installGrubLegacy(tmpImage, layout, boot.stageDir!);
     await rename(tmpImage, imagePath);
     tmpImage = undefined;
     return { imagePath, layout, fs, filtered: listing.filtered, boot: boot.kind };

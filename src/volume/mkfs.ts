@@ -68,8 +68,11 @@ export function filesystemCapacity(partBytes: number, type: string): { bytes: nu
 /** mke2fs -d: the staging tree becomes the filesystem at `offset` in the image, nothing mounted. */
 export async function makeFilesystem(o: {
   image: string; staging: string; offset: number; bytes: number; fs: TargetFilesystem;
+  /** mke2fs -O changes to its defaults for the type, e.g. '^64bit,^metadata_csum'. */
+  features?: string;
 }): Promise<void> {
   const args = ['-F', '-q', '-t', o.fs.type, '-b', String(BLOCK), '-U', o.fs.uuid];
+  if (o.features) args.push('-O', o.features);
   if (o.fs.label) args.push('-L', o.fs.label);
   args.push('-E', `offset=${o.offset}`, '-d', o.staging, o.image, `${Math.floor(o.bytes / 1024)}k`);
   await new Promise<void>((resolve, reject) => {
