@@ -1,9 +1,8 @@
-import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Option, type Command } from 'commander';
 import { findEc2Certificate } from '../crypto/ec2-cert.js';
 import { missingMappingWarnings, parseBlockDeviceMappingFlag, type BlockDeviceMapping } from '../format/manifest.js';
-import { invalidValue, requireOption } from './command.js';
+import { invalidValue, requireDirectory, requireFile, requireOption } from './command.js';
 import { UsageError } from './errors.js';
 import { ask, canPrompt, confirm } from './prompt.js';
 import type { Reporter } from './reporter.js';
@@ -53,24 +52,6 @@ export function addBundleFlags(cmd: Command): Command {
     .option('-B, --block-device-mapping <maps>', "Default block-device-mapping scheme to launch the AMI with, e.g. 'ami=sda1,root=/dev/sda1,ephemeral0=sda2,swap=sda3'.")
     .option('--kernel <id>', 'Id of the default kernel to launch the AMI with.')
     .option('--ramdisk <id>', 'Id of the default ramdisk to launch the AMI with.');
-}
-
-/** Checks that a flag names an existing regular file, with the original's wording. */
-export function requireFile(path: string | undefined, flag: string): string {
-  const p = requireOption(path, flag);
-  if (!isFile(p)) throw invalidValue(flag, p, 'File does not exist or is not a file.');
-  return p;
-}
-
-export function requireDirectory(path: string, flag: string): string {
-  let ok = false;
-  try { ok = statSync(path).isDirectory(); } catch { /* reported below */ }
-  if (!ok) throw invalidValue(flag, path, 'Directory does not exist or is not a directory.');
-  return path;
-}
-
-function isFile(path: string): boolean {
-  try { return statSync(path).isFile(); } catch { return false; }
 }
 
 /** The user id: 12 digits, hyphens allowed and removed. */

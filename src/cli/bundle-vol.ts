@@ -1,13 +1,12 @@
 import { accessSync, constants, realpathSync, statSync } from 'node:fs';
-import { basename } from 'node:path';
 import { Option } from 'commander';
 import { MetadataClient, mergeInherited, readInstanceMetadata } from '../ec2/metadata.js';
 import { missingMappingWarnings } from '../format/manifest.js';
 import { buildImage } from '../volume/build-image.js';
 import { PARTITION_SCHEMES, type PartitionScheme } from '../volume/disk-layout.js';
 import { isUnder } from '../volume/mounts.js';
-import { addBundleFlags, bundleAndReport, machineArch, requireDirectory, requireFile, resolveBundleFlags, type BundleFlags } from './bundle-options.js';
-import { createCommand, invalidValue, runCommand, type CommonOptions } from './command.js';
+import { addBundleFlags, bundleAndReport, machineArch, resolveBundleFlags, type BundleFlags } from './bundle-options.js';
+import { createCommand, invalidValue, requireDirectory, requireFile, runCommand, type CommonOptions } from './command.js';
 import { ToolError, UsageError } from './errors.js';
 import { Reporter } from './reporter.js';
 

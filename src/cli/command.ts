@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { EXIT_RUNTIME, EXIT_USAGE, UsageError, errorMessage } from './errors.js';
 import { manualText } from './manual.js';
@@ -33,6 +34,24 @@ export function requireOption<T>(value: T | undefined, flag: string): T {
 /** The original's wording for a flag whose value is unusable. */
 export function invalidValue(flag: string, value: string, reason: string): UsageError {
   return new UsageError(`${flag} has invalid value '${value}': ${reason}`);
+}
+
+/** Checks that a flag names an existing regular file, with the original's wording. */
+export function requireFile(path: string | undefined, flag: string): string {
+  const p = requireOption(path, flag);
+  if (!isFile(p)) throw invalidValue(flag, p, 'File does not exist or is not a file.');
+  return p;
+}
+
+export function requireDirectory(path: string, flag: string): string {
+  let ok = false;
+  try { ok = statSync(path).isDirectory(); } catch { /* reported below */ }
+  if (!ok) throw invalidValue(flag, path, 'Directory does not exist or is not a directory.');
+  return path;
+}
+
+function isFile(path: string): boolean {
+  try { return statSync(path).isFile(); } catch { return false; }
 }
 
 /** Parses argv, handles --manual, runs main, and turns any error into one line on stderr and an exit code. */

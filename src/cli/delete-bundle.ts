@@ -1,6 +1,5 @@
-import { stat } from 'node:fs/promises';
 import { ToolError, UsageError } from './errors.js';
-import { createCommand, invalidValue, requireOption, runCommand, type CommonOptions } from './command.js';
+import { createCommand, invalidValue, requireFile, requireOption, runCommand, type CommonOptions } from './command.js';
 import { canPrompt, confirm } from './prompt.js';
 import { Reporter } from './reporter.js';
 import { addS3Options, targetFromFlags } from '../s3/cli-options.js';
@@ -20,8 +19,7 @@ await runCommand<Options>(cmd, async (opts) => {
   if (opts.manifest === undefined && opts.prefix === undefined) throw new UsageError('missing mandatory parameter: --manifest or --prefix');
   if (opts.manifest !== undefined && opts.prefix !== undefined) throw new UsageError('--manifest and --prefix cannot be used together');
   if (opts.manifest !== undefined) {
-    const st = await stat(opts.manifest).catch(() => undefined);
-    if (!st?.isFile()) throw invalidValue('--manifest', opts.manifest, 'File does not exist or is not a file.');
+    requireFile(opts.manifest, '--manifest');
   }
   if (opts.prefix !== undefined && (opts.prefix === '' || opts.prefix.includes('/'))) {
     throw invalidValue('--prefix', opts.prefix, "a bundle file name prefix without '/' is required (put key prefixes in -b BUCKET/key/prefix)");

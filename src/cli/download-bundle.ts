@@ -1,9 +1,9 @@
-import { stat } from 'node:fs/promises';
-import { createCommand, invalidValue, requireOption, runCommand, type CommonOptions } from './command.js';
+import { createCommand, invalidValue, requireDirectory, requireFile, requireOption, runCommand, type CommonOptions } from './command.js';
 import { Reporter } from './reporter.js';
 import { addS3Options, targetFromFlags } from '../s3/cli-options.js';
 import type { S3Flags } from '../s3/client.js';
 import { downloadBundle } from '../s3/download.js';
+import { isPlainFileName } from '../format/part-name.js';
 
 interface Options extends CommonOptions, Partial<S3Flags> { privatekey?: string; manifest?: string; prefix?: string; directory?: string }
 
@@ -16,14 +16,10 @@ const cmd = addS3Options(createCommand('ec2-download-bundle', 'Download a bundle
 await runCommand<Options>(cmd, async (opts) => {
   const bucket = requireOption(opts.bucket, '--bucket');
   const directory = opts.directory ?? '.';
-  const st = await stat(directory).catch(() => undefined);
-  if (!st?.isDirectory()) throw invalidValue('--directory', directory, 'Directory does not exist or is not a directory.');
-  if (opts.privatekey !== undefined) {
-    const k = await stat(opts.privatekey).catch(() => undefined);
-    if (!k?.isFile()) throw invalidValue('--privatekey', opts.privatekey, 'File does not exist or is not a file.');
-  }
+  requireDirectory(directory, '--directory');
+  if (opts.privatekey !== undefined) requireFile(opts.privatekey, '--privatekey');
   for (const [flag, v] of [['--manifest', opts.manifest], ['--prefix', opts.prefix]] as const) {
-    if (v !== undefined && (v === '' || v.includes('/') || v.includes('\\') || v.includes('..'))) {
+    if (v !== undefined && !isPlainFileName(v)) {
       throw invalidValue(flag, v, "a plain name is required (put key prefixes in -b BUCKET/key/prefix)");
     }
   }

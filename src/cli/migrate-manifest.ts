@@ -1,7 +1,6 @@
 import { migrateManifest } from '../bundle/migrate.js';
 import { ec2ClientFactory } from '../ec2/client.js';
-import { requireFile } from './bundle-options.js';
-import { createCommand, runCommand, type CommonOptions } from './command.js';
+import { createCommand, requireFile, runCommand, type CommonOptions } from './command.js';
 import { UsageError } from './errors.js';
 import { canPrompt, confirm } from './prompt.js';
 import { Reporter } from './reporter.js';

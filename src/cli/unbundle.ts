@@ -1,7 +1,6 @@
 import { accessSync, constants } from 'node:fs';
 import { unbundle } from '../bundle/unbundle.js';
-import { requireDirectory, requireFile } from './bundle-options.js';
-import { createCommand, invalidValue, runCommand, type CommonOptions } from './command.js';
+import { createCommand, invalidValue, requireDirectory, requireFile, runCommand, type CommonOptions } from './command.js';
 import { Reporter } from './reporter.js';
 
 interface Flags extends CommonOptions {
