@@ -18,7 +18,7 @@ export class PartSink extends Writable {
   private readonly done: { tempPath: string; size: number; digest: string }[] = [];
 
   constructor(private readonly directory: string, private readonly prefix: string) {
-    super({ highWaterMark: 4 << 20 });
+    super({ highWaterMark: 1 << 20 });
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {

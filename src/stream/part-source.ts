@@ -8,7 +8,7 @@ export type OpenPart = (part: ManifestPart, index: number) => Promise<Readable> 
 /**
  * The bundle's ciphertext: its parts in index order, each checked against the manifest's SHA-1 before any of
  * its bytes go downstream, so a bad part is named instead of surfacing later as a decryption or gzip error.
- * Holds at most two parts (20 MiB) in memory: the one being passed on and the next one, read meanwhile.
+ * Holds one part (10 MiB) in memory. Reading the next part ahead was measured: no faster, 10 MiB more.
  */
 export function createPartSource(parts: ManifestPart[], openPart: OpenPart): Readable {
   const load = async (index: number): Promise<Buffer[]> => {
@@ -39,13 +39,7 @@ export function createPartSource(parts: ManifestPart[], openPart: OpenPart): Rea
   };
 
   async function* generate(): AsyncGenerator<Buffer> {
-    let next: Promise<Buffer[]> | undefined = parts.length > 0 ? load(0) : undefined;
-    for (let i = 0; next; i++) {
-      const chunks = await next;
-      next = i + 1 < parts.length ? load(i + 1) : undefined;
-      next?.catch(() => {}); // surfaced when awaited
-      yield* chunks;
-    }
+    for (let i = 0; i < parts.length; i++) yield* await load(i);
   }
 
   return Readable.from(generate(), { objectMode: false, highWaterMark: 1 << 20 });

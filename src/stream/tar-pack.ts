@@ -73,7 +73,7 @@ export function createTarPack(src: TarSource): Readable {
   };
 
   return new Readable({
-    highWaterMark: 4 * CHUNK,
+    highWaterMark: CHUNK,
     async read() {
       try {
         if (!started) {
