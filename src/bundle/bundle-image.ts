@@ -1,5 +1,4 @@
 import { createCipheriv, randomBytes } from 'node:crypto';
-import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { assertKeyMatchesCertificate, encryptForCertificate, loadCertificate, loadPrivateKey, signHex } from '../crypto/keys.js';
@@ -8,6 +7,7 @@ import { DigestTap } from '../stream/digest-tap.js';
 import { createParallelGzip } from '../stream/gzip-parallel.js';
 import { PartSink } from '../stream/part-sink.js';
 import { createTarPack, describeImage } from '../stream/tar-pack.js';
+import { writeFileAtomically } from '../stream/atomic-write.js';
 
 export interface BundleOptions {
   image: string;
@@ -86,16 +86,4 @@ export async function bundleImage(o: BundleOptions): Promise<BundleResult> {
   const manifestPath = join(o.destination, `${name}.manifest.xml`);
   await writeFileAtomically(manifestPath, xml);
   return { manifestPath, manifest, partPaths: written.map((p) => p.path) };
-}
-
-/** Writes a file under a temporary name and renames it into place. */
-export async function writeFileAtomically(path: string, data: string | Buffer): Promise<void> {
-  const temp = `${path}.${process.pid}.tmp`;
-  try {
-    await writeFile(temp, data, { mode: 0o644 });
-    await rename(temp, path);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  }
 }

@@ -1,6 +1,5 @@
-import { randomBytes, type X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import { chmod, link, readFile, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
 import { ToolError, UsageError } from '../cli/errors.js';
 import { ec2CertFileName, findEc2Certificate } from '../crypto/ec2-cert.js';
 import {
@@ -9,6 +8,7 @@ import {
 import type { Ec2ClientFactory } from '../ec2/client.js';
 import { mapKernelAndRamdisk } from '../ec2/mapping.js';
 import { decryptBundleKey } from './unbundle.js';
+import { tempPathBeside } from '../stream/atomic-write.js';
 import { ManifestError, buildManifestXml, buildSignedText, parseManifest, signedSubstring, type Manifest } from '../format/manifest.js';
 
 export interface MigrateOptions {
@@ -195,7 +195,7 @@ async function exists(path: string): Promise<boolean> {
  * target appeared meanwhile), otherwise by rename over it.
  */
 async function writeNew(target: string, data: Buffer, mode: number, exclusive: boolean): Promise<void> {
-  const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = tempPathBeside(target);
   try {
     await writeFile(tmp, data, { flag: 'wx', mode });
     await chmod(tmp, mode); // exactly the manifest's mode, whatever the umask

@@ -1,15 +1,15 @@
 import { createDecipheriv, type KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { ToolError } from '../cli/errors.js';
-import { decryptWithKey, loadCertificate, loadPrivateKey, verifyHex } from '../crypto/keys.js';
-import { parseManifest, signedSubstring, type Manifest } from '../format/manifest.js';
+import { decryptWithKey, loadPrivateKey } from '../crypto/keys.js';
+import type { Manifest } from '../format/manifest.js';
 import { DigestTap } from '../stream/digest-tap.js';
 import { createPartSource, type OpenPart } from '../stream/part-source.js';
 import { TarExtract } from '../stream/tar-extract.js';
+import { readManifest } from './manifest-file.js';
 
 export interface UnbundleOptions {
   manifestPath: string;
@@ -18,24 +18,6 @@ export interface UnbundleOptions {
   destination: string;
   certPath?: string;
   onProgress?: (bytes: number, total: number) => void;
-}
-
-/** Reads a manifest file; with a certificate, its signature must verify over the exact signed text on disk. */
-export async function readManifest(path: string, certPath?: string): Promise<Manifest & { signature: string }> {
-  let xml: string;
-  try {
-    xml = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new ToolError(`cannot read manifest ${path}: ${(err as Error).message}`, { cause: err });
-  }
-  const manifest = parseManifest(xml, path);
-  if (certPath) {
-    const cert = loadCertificate(certPath);
-    if (!verifyHex(cert, signedSubstring(xml), manifest.signature)) {
-      throw new ToolError(`manifest ${path} fails authentication with ${certPath}: it was altered or signed by another key`);
-    }
-  }
-  return manifest;
 }
 
 /** The AES key and IV of a bundle as 32-digit hex, decrypted from the manifest's user copies. */

@@ -1,8 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { DeleteBucketCommand, DeleteObjectCommand, ListObjectsCommand } from '@aws-sdk/client-s3';
-import { ToolError } from '../cli/errors.js';
-import { parseManifest } from '../format/manifest.js';
+import { readManifest } from '../bundle/manifest-file.js';
 import type { S3Target } from './client.js';
 import { s3ErrorCode } from './errors.js';
 import { runPool } from './pool.js';
@@ -43,13 +41,7 @@ export async function deleteBundle(o: DeleteOptions): Promise<{ deleted: string[
   const { target } = o;
   let names: string[];
   if (o.manifestPath) {
-    let xml: string;
-    try {
-      xml = await readFile(o.manifestPath, 'utf8');
-    } catch (err) {
-      throw new ToolError(`cannot read manifest ${o.manifestPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
-    }
-    names = [basename(o.manifestPath), ...parseManifest(xml, o.manifestPath).parts.map((p) => p.filename)];
+    names = [basename(o.manifestPath), ...(await readManifest(o.manifestPath)).parts.map((p) => p.filename)];
   } else {
     names = await listBundleKeys(target, o.prefix ?? '');
   }

@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { rename, unlink, writeFile } from 'node:fs/promises';
+import { rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -10,6 +9,7 @@ import { loadPrivateKey } from '../crypto/keys.js';
 import { decryptLegacyManifest, isLegacyEncryptedManifest } from '../format/legacy-manifest.js';
 import { parseManifest, type ManifestPart } from '../format/manifest.js';
 import { DigestTap } from '../stream/digest-tap.js';
+import { tempPathBeside, writeFileAtomically } from '../stream/atomic-write.js';
 import type { S3Target } from './client.js';
 import { isPlainFileName } from '../format/part-name.js';
 import { runPool } from './pool.js';
@@ -26,8 +26,6 @@ export interface DownloadOptions {
   warn?: (text: string) => void;
   progress?: (doneBytes: number, totalBytes: number, partsDone: number, partsTotal: number) => void;
 }
-
-const tempName = (dir: string, name: string) => join(dir, `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
 
 /** Destroys the stream when no byte has come for `ms`: a stalled body must not hang the download. */
 function idleWatchdog(ms: number, what: string): Transform {
@@ -68,7 +66,7 @@ async function downloadPart(o: DownloadOptions, part: ManifestPart, onBytes: (n:
   const final = join(o.directory, part.filename);
   let mismatches = 0;
   return s3Call(target, { action: 'GetObject', key }, async () => {
-    const tmp = tempName(o.directory, part.filename);
+    const tmp = tempPathBeside(final);
     let counted = 0;
     try {
       const out = await target.client.send(new GetObjectCommand({ Bucket: target.bucket, Key: key }));
@@ -99,9 +97,7 @@ export async function downloadBundle(o: DownloadOptions): Promise<{ manifestPath
   const xml = await fetchManifest(o);
   const source = `s3://${target.bucket}/${target.keyPrefix}${o.manifestName}`;
   const manifest = parseManifest(xml, source);
-  const tmp = tempName(o.directory, o.manifestName);
-  await writeFile(tmp, xml, { flag: 'wx' });
-  await rename(tmp, manifestPath);
+  await writeFileAtomically(manifestPath, xml);
 
   let done = 0;
   let partsDone = 0;

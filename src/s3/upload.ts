@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { CreateBucketCommand, GetBucketLocationCommand, PutObjectCommand, type BucketLocationConstraint, type ObjectCannedACL } from '@aws-sdk/client-s3';
 import { ToolError } from '../cli/errors.js';
-import { parseManifest, type ManifestPart } from '../format/manifest.js';
+import { readManifest } from '../bundle/manifest-file.js';
+import type { ManifestPart } from '../format/manifest.js';
 import type { S3Target } from './client.js';
 import { describeS3Error, s3ErrorCode, type S3Context } from './errors.js';
 import { displayLocation, regionOfLocation } from './location.js';
@@ -124,13 +125,7 @@ export async function uploadBundle(o: UploadOptions): Promise<UploadResult> {
   const { target } = o;
   const acl = o.acl ?? 'aws-exec-read';
   const directory = o.directory ?? dirname(o.manifestPath);
-  let xml: string;
-  try {
-    xml = await readFile(o.manifestPath, 'utf8');
-  } catch (err) {
-    throw new ToolError(`cannot read manifest ${o.manifestPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
-  }
-  const manifest = parseManifest(xml, o.manifestPath);
+  const manifest = await readManifest(o.manifestPath);
   const indexed = manifest.parts.map((part, index) => ({ part, index }));
   const todo = indexed.filter(({ index }) => o.startPart === undefined || index >= o.startPart);
   const sizes = await Promise.all(todo.map(async ({ part }) => {

@@ -2,6 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { tempPathBeside } from './atomic-write.js';
 import { PART_SIZE, partName } from '../format/part-name.js';
 
 export interface WrittenPart { filename: string; path: string; size: number; digest: string }
@@ -54,7 +55,7 @@ export class PartSink extends Writable {
   }
 
   private async openNext(): Promise<OpenPart> {
-    const tempPath = join(this.directory, `.${this.prefix}.part.${this.done.length}.${process.pid}.tmp`);
+    const tempPath = tempPathBeside(join(this.directory, `${this.prefix}.part.${this.done.length}`));
     return { fh: await open(tempPath, 'w', 0o644), tempPath, size: 0, hash: createHash('sha1') };
   }
 
