@@ -4,7 +4,10 @@ import { basename, dirname, join } from 'node:path';
 
 /** A hidden, unique temporary name beside `path`: what is written there gets `path`'s name only when complete. */
 export function tempPathBeside(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const base = basename(path);
+  // A file name may have 255 bytes: a long name is left out of its temporary name rather than overflow it.
+  const shown = Buffer.byteLength(base) > 200 ? '' : base;
+  return join(dirname(path), `.${shown}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
 }
 
 /** Writes a file under a temporary name and renames it into place. */
