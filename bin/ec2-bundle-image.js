@@ -1,2 +1,5 @@
 #!/usr/bin/env node
-import '../dist/cli/bundle-image.js';
+import { main } from '../dist/cli/bundle-image.js';
+import { exitAfterFlush } from '../dist/cli/command.js';
+
+await exitAfterFlush(await main(process.argv));

@@ -1,2 +1,5 @@
 #!/usr/bin/env node
-import '../dist/cli/download-bundle.js';
+import { main } from '../dist/cli/download-bundle.js';
+import { exitAfterFlush } from '../dist/cli/command.js';
+
+await exitAfterFlush(await main(process.argv));

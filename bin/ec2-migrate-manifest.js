@@ -1,2 +1,5 @@
 #!/usr/bin/env node
-import '../dist/cli/migrate-manifest.js';
+import { main } from '../dist/cli/migrate-manifest.js';
+import { exitAfterFlush } from '../dist/cli/command.js';
+
+await exitAfterFlush(await main(process.argv));

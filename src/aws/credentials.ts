@@ -1,5 +1,5 @@
 import type { AwsCredentialIdentity } from '@smithy/types';
-import { UsageError } from '../cli/errors.js';
+import { UsageError } from '../errors.js';
 
 /** Credentials from the command line, as the original's -a/-s/-t give them. */
 export interface CredentialFlags {

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { ToolError } from '../cli/errors.js';
+import { ToolError } from '../errors.js';
 import { loadCertificate, verifyHex } from '../crypto/keys.js';
 import { parseManifest, signedSubstring, type Manifest } from '../format/manifest.js';
 

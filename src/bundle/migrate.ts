@@ -1,6 +1,6 @@
 import type { X509Certificate } from 'node:crypto';
 import { chmod, link, readFile, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { ToolError, UsageError } from '../cli/errors.js';
+import { ToolError, UsageError } from '../errors.js';
 import { ec2CertFileName, findEc2Certificate } from '../crypto/ec2-cert.js';
 import {
   assertKeyMatchesCertificate, encryptForCertificate, loadCertificate, loadPrivateKey, signHex, verifyHex,

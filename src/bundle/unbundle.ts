@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { ToolError } from '../cli/errors.js';
+import { ToolError } from '../errors.js';
 import { decryptWithKey, loadPrivateKey } from '../crypto/keys.js';
 import type { Manifest } from '../format/manifest.js';
 import { DigestTap } from '../stream/digest-tap.js';

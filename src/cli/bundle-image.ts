@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { createCommand, invalidValue, requireOption, runCommand, type CommonOptions } from './command.js';
 import { addBundleFlags, bundleAndReport, resolveBundleFlags, type BundleFlags } from './bundle-options.js';
-import { ToolError } from './errors.js';
+import { ToolError } from '../errors.js';
 import { Reporter } from './reporter.js';
 
 const MAX_IMAGE_SIZE = 10 * 1024 ** 3;
@@ -13,31 +13,35 @@ interface Flags extends BundleFlags, CommonOptions {
   sizeChecks: boolean;
 }
 
-const cmd = addBundleFlags(createCommand('ec2-bundle-image', 'Bundle an image file into an S3-backed AMI bundle: encrypted 10 MiB parts and a signed manifest.'))
-  .option('-i, --image <path>', 'The path to the file system image to bundle.')
-  .option('-p, --prefix <prefix>', 'The filename prefix for bundled AMI files. Defaults to the image name.')
-  .option('--no-size-checks', "Don't check the image size (zero or over 10 GiB).");
+const command = () =>
+  addBundleFlags(createCommand('ec2-bundle-image', 'Bundle an image file into an S3-backed AMI bundle: encrypted 10 MiB parts and a signed manifest.'))
+    .option('-i, --image <path>', 'The path to the file system image to bundle.')
+    .option('-p, --prefix <prefix>', 'The filename prefix for bundled AMI files. Defaults to the image name.')
+    .option('--no-size-checks', "Don't check the image size (zero or over 10 GiB).");
 
-await runCommand<Flags>(cmd, async (o) => {
-  const image = requireOption(o.image, '--image');
-  let size: number;
-  try {
-    const st = statSync(image);
-    if (!st.isFile()) throw new Error('not a file');
-    size = st.size;
-  } catch {
-    throw invalidValue('--image', image, 'File does not exist or is not a file.');
-  }
-  if (o.prefix !== undefined && o.prefix.includes('/')) throw invalidValue('--prefix', o.prefix, "'/' character not allowed");
-  if (o.prefix === '') throw invalidValue('--prefix', o.prefix, 'must not be empty');
+/** Runs the command on argv; resolves to its exit code. */
+export function main(argv: string[] = process.argv): Promise<number> {
+  return runCommand<Flags>(command(), argv, async (o) => {
+    const image = requireOption(o.image, '--image');
+    let size: number;
+    try {
+      const st = statSync(image);
+      if (!st.isFile()) throw new Error('not a file');
+      size = st.size;
+    } catch {
+      throw invalidValue('--image', image, 'File does not exist or is not a file.');
+    }
+    if (o.prefix !== undefined && o.prefix.includes('/')) throw invalidValue('--prefix', o.prefix, "'/' character not allowed");
+    if (o.prefix === '') throw invalidValue('--prefix', o.prefix, 'must not be empty');
 
-  const reporter = new Reporter(o);
-  const flags = await resolveBundleFlags(o, reporter);
-  if (o.sizeChecks) {
-    if (size === 0) throw new ToolError(`the specified image ${basename(image)} is zero sized`);
-    if (size > MAX_IMAGE_SIZE) throw new ToolError(`the specified image ${basename(image)} is too large`);
-  }
+    const reporter = new Reporter(o);
+    const flags = await resolveBundleFlags(o, reporter);
+    if (o.sizeChecks) {
+      if (size === 0) throw new ToolError(`the specified image ${basename(image)} is zero sized`);
+      if (size > MAX_IMAGE_SIZE) throw new ToolError(`the specified image ${basename(image)} is too large`);
+    }
 
-  await bundleAndReport(reporter, { ...flags, image, prefix: o.prefix });
-  reporter.line('ec2-bundle-image complete.');
-});
+    await bundleAndReport(reporter, { ...flags, image, prefix: o.prefix });
+    reporter.line('ec2-bundle-image complete.');
+  });
+}

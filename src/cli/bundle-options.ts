@@ -3,7 +3,7 @@ import { Option, type Command } from 'commander';
 import { findEc2Certificate } from '../crypto/ec2-cert.js';
 import { missingMappingWarnings, parseBlockDeviceMappingFlag, type BlockDeviceMapping } from '../format/manifest.js';
 import { invalidValue, requireDirectory, requireFile, requireOption } from './command.js';
-import { UsageError } from './errors.js';
+import { UsageError } from '../errors.js';
 import { ask, canPrompt, confirm } from './prompt.js';
 import type { Reporter } from './reporter.js';
 import { bundleImage, type BundleOptions } from '../bundle/bundle-image.js';

@@ -1,8 +1,9 @@
 import { statSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { EXIT_RUNTIME, EXIT_USAGE, UsageError, errorMessage } from './errors.js';
+import { UsageError, errorMessage } from '../errors.js';
+import { EXIT_USAGE, exitCodeFor } from './errors.js';
 import { manualText } from './manual.js';
-import { COPYRIGHT, TOOL_NAME, TOOL_VERSION } from './version.js';
+import { COPYRIGHT, TOOL_NAME, TOOL_VERSION } from '../version.js';
 
 /** Flags every command has, as in the original. */
 export interface CommonOptions {
@@ -57,9 +58,9 @@ function isFile(path: string): boolean {
 /** Parses argv, handles --manual, runs main, and turns any error into one line on stderr and an exit code. */
 export async function runCommand<O extends CommonOptions>(
   cmd: Command,
+  argv: string[],
   main: (opts: O, cmd: Command) => Promise<void>,
-  argv: string[] = process.argv,
-): Promise<never> {
+): Promise<number> {
   let opts: O | undefined;
   try {
     cmd.parse(argv);
@@ -83,13 +84,16 @@ export async function runCommand<O extends CommonOptions>(
     }
     process.stderr.write(`ERROR: ${errorMessage(err)}\n`);
     if (opts?.debug && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
-    const code = (err as { exitCode?: unknown }).exitCode;
-    return exit(typeof code === 'number' && code > 0 ? code : EXIT_RUNTIME);
+    return exit(exitCodeFor(err));
   }
 }
 
-/** Exits once stdout and stderr are flushed (a pipe may still hold buffered lines). */
-function exit(code: number): Promise<never> {
+function exit(code: number): number {
+  return code;
+}
+
+/** Exits once stdout and stderr are flushed (a pipe may still hold buffered lines): what bin/ calls. */
+export function exitAfterFlush(code: number): Promise<never> {
   return new Promise(() => {
     let pending = 2;
     const done = () => { if (--pending === 0) process.exit(code); };

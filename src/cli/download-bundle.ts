@@ -7,36 +7,40 @@ import { isPlainFileName } from '../format/part-name.js';
 
 interface Options extends CommonOptions, Partial<S3Flags> { privatekey?: string; manifest?: string; prefix?: string; directory?: string }
 
-const cmd = addS3Options(createCommand('ec2-download-bundle', 'Download a bundled AMI from S3: the manifest, then every part, each verified.'))
-  .option('-k, --privatekey <PATH>', 'Your private key: needed only to decrypt a legacy encrypted manifest.')
-  .option('-m, --manifest <NAME>', 'The manifest object name, under the key prefix (default: PREFIX.manifest.xml).')
-  .option('-p, --prefix <PREFIX>', 'The bundle file name prefix (default: image).')
-  .option('-d, --directory <DIRECTORY>', 'The directory to write to; it must exist (default: .).');
+const command = () =>
+  addS3Options(createCommand('ec2-download-bundle', 'Download a bundled AMI from S3: the manifest, then every part, each verified.'))
+    .option('-k, --privatekey <PATH>', 'Your private key: needed only to decrypt a legacy encrypted manifest.')
+    .option('-m, --manifest <NAME>', 'The manifest object name, under the key prefix (default: PREFIX.manifest.xml).')
+    .option('-p, --prefix <PREFIX>', 'The bundle file name prefix (default: image).')
+    .option('-d, --directory <DIRECTORY>', 'The directory to write to; it must exist (default: .).');
 
-await runCommand<Options>(cmd, async (opts) => {
-  const bucket = requireOption(opts.bucket, '--bucket');
-  const directory = opts.directory ?? '.';
-  requireDirectory(directory, '--directory');
-  if (opts.privatekey !== undefined) requireFile(opts.privatekey, '--privatekey');
-  for (const [flag, v] of [['--manifest', opts.manifest], ['--prefix', opts.prefix]] as const) {
-    if (v !== undefined && !isPlainFileName(v)) {
-      throw invalidValue(flag, v, "a plain name is required (put key prefixes in -b BUCKET/key/prefix)");
+/** Runs the command on argv; resolves to its exit code. */
+export function main(argv: string[] = process.argv): Promise<number> {
+  return runCommand<Options>(command(), argv, async (opts) => {
+    const bucket = requireOption(opts.bucket, '--bucket');
+    const directory = opts.directory ?? '.';
+    requireDirectory(directory, '--directory');
+    if (opts.privatekey !== undefined) requireFile(opts.privatekey, '--privatekey');
+    for (const [flag, v] of [['--manifest', opts.manifest], ['--prefix', opts.prefix]] as const) {
+      if (v !== undefined && !isPlainFileName(v)) {
+        throw invalidValue(flag, v, "a plain name is required (put key prefixes in -b BUCKET/key/prefix)");
+      }
     }
-  }
-  const manifestName = opts.manifest ?? `${opts.prefix ?? 'image'}.manifest.xml`;
-  const reporter = new Reporter({ batch: opts.batch });
-  const target = targetFromFlags({ ...opts, bucket } as S3Flags & { debug?: boolean }, reporter);
-  try {
-    const result = await downloadBundle({
-      target, manifestName, directory, privateKeyPath: opts.privatekey,
-      line: (t) => reporter.line(t),
-      warn: (t) => reporter.warn(t),
-      progress: (done, total, parts, of) => reporter.progress('Downloading', done, total, `${parts}/${of} parts`),
-    });
-    reporter.stop();
-    reporter.line(`Downloaded ${result.parts.length} part(s); unbundle with: ec2-unbundle -m ${result.manifestPath} -k KEY -s ${directory}`);
-  } finally {
-    reporter.stop();
-    target.client.destroy();
-  }
-});
+    const manifestName = opts.manifest ?? `${opts.prefix ?? 'image'}.manifest.xml`;
+    const reporter = new Reporter({ batch: opts.batch });
+    const target = targetFromFlags({ ...opts, bucket } as S3Flags & { debug?: boolean }, reporter);
+    try {
+      const result = await downloadBundle({
+        target, manifestName, directory, privateKeyPath: opts.privatekey,
+        line: (t) => reporter.line(t),
+        warn: (t) => reporter.warn(t),
+        progress: (done, total, parts, of) => reporter.progress('Downloading', done, total, `${parts}/${of} parts`),
+      });
+      reporter.stop();
+      reporter.line(`Downloaded ${result.parts.length} part(s); unbundle with: ec2-unbundle -m ${result.manifestPath} -k KEY -s ${directory}`);
+    } finally {
+      reporter.stop();
+      target.client.destroy();
+    }
+  });
+}

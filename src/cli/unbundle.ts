@@ -11,37 +11,41 @@ interface Flags extends CommonOptions {
   cert?: string;
 }
 
-const cmd = createCommand('ec2-unbundle', 'Recreate an image from its bundle: verify, decrypt and unpack the parts named by a manifest.')
-  .option('-k, --privatekey <path>', 'The path to the PEM encoded RSA private key the bundle was made for.')
-  .option('-m, --manifest <path>', 'The path to the manifest file.')
-  .option('-s, --source <directory>', 'The directory containing the bundled AMI parts.', '.')
-  .option('-d, --destination <directory>', 'The directory to write the image to.', '.')
-  .option('--cert <path>', "Verify the manifest's signature with this PEM certificate before unbundling.");
+const command = () =>
+  createCommand('ec2-unbundle', 'Recreate an image from its bundle: verify, decrypt and unpack the parts named by a manifest.')
+    .option('-k, --privatekey <path>', 'The path to the PEM encoded RSA private key the bundle was made for.')
+    .option('-m, --manifest <path>', 'The path to the manifest file.')
+    .option('-s, --source <directory>', 'The directory containing the bundled AMI parts.', '.')
+    .option('-d, --destination <directory>', 'The directory to write the image to.', '.')
+    .option('--cert <path>', "Verify the manifest's signature with this PEM certificate before unbundling.");
 
-await runCommand<Flags>(cmd, async (o) => {
-  const privateKeyPath = requireFile(o.privatekey, '--privatekey');
-  const manifestPath = requireFile(o.manifest, '--manifest');
-  requireDirectory(o.source, '--source');
-  requireDirectory(o.destination, '--destination');
-  try {
-    accessSync(o.destination, constants.W_OK);
-  } catch {
-    throw invalidValue('--destination', o.destination, 'Directory is not writable.');
-  }
-  if (o.cert !== undefined) requireFile(o.cert, '--cert');
+/** Runs the command on argv; resolves to its exit code. */
+export function main(argv: string[] = process.argv): Promise<number> {
+  return runCommand<Flags>(command(), argv, async (o) => {
+    const privateKeyPath = requireFile(o.privatekey, '--privatekey');
+    const manifestPath = requireFile(o.manifest, '--manifest');
+    requireDirectory(o.source, '--source');
+    requireDirectory(o.destination, '--destination');
+    try {
+      accessSync(o.destination, constants.W_OK);
+    } catch {
+      throw invalidValue('--destination', o.destination, 'Directory is not writable.');
+    }
+    if (o.cert !== undefined) requireFile(o.cert, '--cert');
 
-  const reporter = new Reporter(o);
-  try {
-    await unbundle({
-      manifestPath,
-      privateKeyPath,
-      sourceDir: o.source,
-      destination: o.destination,
-      certPath: o.cert,
-      onProgress: (done, total) => reporter.progress('Unbundling', done, total),
-    });
-  } finally {
-    reporter.stop();
-  }
-  reporter.line('Unbundle complete.');
-});
+    const reporter = new Reporter(o);
+    try {
+      await unbundle({
+        manifestPath,
+        privateKeyPath,
+        sourceDir: o.source,
+        destination: o.destination,
+        certPath: o.cert,
+        onProgress: (done, total) => reporter.progress('Unbundling', done, total),
+      });
+    } finally {
+      reporter.stop();
+    }
+    reporter.line('Unbundle complete.');
+  });
+}

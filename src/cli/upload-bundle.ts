@@ -10,44 +10,48 @@ interface Options extends CommonOptions, Partial<S3Flags> {
 
 const LOCATIONS = ['EU', 'US', 'us-gov-west-1', 'us-west-1', 'us-west-2', 'ap-southeast-1', 'ap-southeast-2', 'ap-northeast-1', 'sa-east-1', 'eu-west-1', 'eu-central-1', 'cn-north-1'];
 
-const cmd = addS3Options(createCommand('ec2-upload-bundle', 'Upload a bundled AMI to S3: the parts, then the manifest.'))
-  .option('-m, --manifest <PATH>', 'The path to the manifest file. Required.')
-  .option('--acl <ACL>', 'Canned ACL for the objects: aws-exec-read (default), public-read, bucket-owner-full-control, private.')
-  .option('-d, --directory <DIRECTORY>', "The directory holding the parts (default: the manifest's directory).")
-  .option('--part <N>', 'Upload part N and every later part only.')
-  .option('--skipmanifest', 'Do not upload the manifest.')
-  .option('--location <LOCATION>', 'Deprecated: the location of the bucket (EU, US or a region); use --region.');
+const command = () =>
+  addS3Options(createCommand('ec2-upload-bundle', 'Upload a bundled AMI to S3: the parts, then the manifest.'))
+    .option('-m, --manifest <PATH>', 'The path to the manifest file. Required.')
+    .option('--acl <ACL>', 'Canned ACL for the objects: aws-exec-read (default), public-read, bucket-owner-full-control, private.')
+    .option('-d, --directory <DIRECTORY>', "The directory holding the parts (default: the manifest's directory).")
+    .option('--part <N>', 'Upload part N and every later part only.')
+    .option('--skipmanifest', 'Do not upload the manifest.')
+    .option('--location <LOCATION>', 'Deprecated: the location of the bucket (EU, US or a region); use --region.');
 
-await runCommand<Options>(cmd, async (opts) => {
-  const manifestPath = requireOption(opts.manifest, '--manifest');
-  const bucket = requireOption(opts.bucket, '--bucket');
-  const acl = opts.acl ?? 'aws-exec-read';
-  if (!(ACLS as readonly string[]).includes(acl)) throw invalidValue('--acl', acl, `Please specify one of these values: ${ACLS.join(', ')}`);
-  let startPart: number | undefined;
-  if (opts.part !== undefined) {
-    if (!/^\d+$/.test(opts.part)) throw invalidValue('--part', opts.part, 'a part index (0, 1, ...) is required');
-    startPart = Number(opts.part);
-  }
-  if (opts.location !== undefined && !LOCATIONS.includes(opts.location) && !/^[a-z]{2}(-[a-z]+)+-\d$/.test(opts.location)) {
-    throw invalidValue('--location', opts.location, `Please specify one of these values: ${LOCATIONS.join(', ')}`);
-  }
-  const reporter = new Reporter({ batch: opts.batch });
-  const target = targetFromFlags({ ...opts, bucket } as S3Flags & { debug?: boolean }, reporter);
-  try {
-    const result = await uploadBundle({
-      target, manifestPath, directory: opts.directory, acl: acl as Acl, startPart, skipManifest: opts.skipmanifest,
-      location: opts.location,
-      line: (t) => reporter.line(t),
-      warn: (t) => reporter.warn(t),
-      progress: (done, total, parts, of) => reporter.progress('Uploading', done, total, `${parts}/${of} parts`),
-    });
-    reporter.stop();
-    if (result.manifestKey) {
-      reporter.line(`Register it with: aws ec2 register-image --image-location ${target.bucket}/${result.manifestKey} --name NAME` +
-        (target.regionGiven ? ` --region ${target.region}` : ''));
+/** Runs the command on argv; resolves to its exit code. */
+export function main(argv: string[] = process.argv): Promise<number> {
+  return runCommand<Options>(command(), argv, async (opts) => {
+    const manifestPath = requireOption(opts.manifest, '--manifest');
+    const bucket = requireOption(opts.bucket, '--bucket');
+    const acl = opts.acl ?? 'aws-exec-read';
+    if (!(ACLS as readonly string[]).includes(acl)) throw invalidValue('--acl', acl, `Please specify one of these values: ${ACLS.join(', ')}`);
+    let startPart: number | undefined;
+    if (opts.part !== undefined) {
+      if (!/^\d+$/.test(opts.part)) throw invalidValue('--part', opts.part, 'a part index (0, 1, ...) is required');
+      startPart = Number(opts.part);
     }
-  } finally {
-    reporter.stop();
-    target.client.destroy();
-  }
-});
+    if (opts.location !== undefined && !LOCATIONS.includes(opts.location) && !/^[a-z]{2}(-[a-z]+)+-\d$/.test(opts.location)) {
+      throw invalidValue('--location', opts.location, `Please specify one of these values: ${LOCATIONS.join(', ')}`);
+    }
+    const reporter = new Reporter({ batch: opts.batch });
+    const target = targetFromFlags({ ...opts, bucket } as S3Flags & { debug?: boolean }, reporter);
+    try {
+      const result = await uploadBundle({
+        target, manifestPath, directory: opts.directory, acl: acl as Acl, startPart, skipManifest: opts.skipmanifest,
+        location: opts.location,
+        line: (t) => reporter.line(t),
+        warn: (t) => reporter.warn(t),
+        progress: (done, total, parts, of) => reporter.progress('Uploading', done, total, `${parts}/${of} parts`),
+      });
+      reporter.stop();
+      if (result.manifestKey) {
+        reporter.line(`Register it with: aws ec2 register-image --image-location ${target.bucket}/${result.manifestKey} --name NAME` +
+          (target.regionGiven ? ` --region ${target.region}` : ''));
+      }
+    } finally {
+      reporter.stop();
+      target.client.destroy();
+    }
+  });
+}

@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ToolError, UsageError } from '../cli/errors.js';
+import { ToolError, UsageError } from '../errors.js';
 
 /** Where the original installs look, under $EC2_AMITOOL_HOME or the system install. */
 const CERT_SUBDIR = join('etc', 'ec2', 'amitools');

@@ -3,7 +3,7 @@ import {
   X509Certificate, constants, createPrivateKey, createPublicKey, privateDecrypt, publicEncrypt, sign, verify,
   type KeyObject,
 } from 'node:crypto';
-import { ToolError } from '../cli/errors.js';
+import { ToolError } from '../errors.js';
 
 function readPem(path: string, what: string): Buffer {
   try {

@@ -1,5 +1,5 @@
 import { DescribeImagesCommand, DescribeRegionsCommand, type DescribeImagesCommandInput, type Image } from '@aws-sdk/client-ec2';
-import { ToolError } from '../cli/errors.js';
+import { ToolError } from '../errors.js';
 import type { Ec2ClientFactory } from './client.js';
 
 /** The fields of an image that the mapping compares. */

@@ -1,4 +1,4 @@
-import { ToolError } from '../cli/errors.js';
+import { ToolError } from '../errors.js';
 import type { BlockDeviceMapping } from '../format/manifest.js';
 
 /** The original's words when --inherit is on and the service does not answer. */
@@ -27,7 +27,7 @@ export interface MetadataClientOptions {
 
 export class MetadataUnreachableError extends ToolError {
   constructor(cause?: unknown) {
-    super(METADATA_UNREACHABLE, { cause });
+    super(METADATA_UNREACHABLE, { cause, code: 'METADATA_UNREACHABLE' });
     this.name = 'MetadataUnreachableError';
   }
 }

@@ -1,5 +1,5 @@
 import { createDecipheriv, type KeyObject } from 'node:crypto';
-import { ToolError } from '../cli/errors.js';
+import { ToolError } from '../errors.js';
 import { decryptPkcs1v15 } from '../crypto/keys.js';
 
 /**

@@ -1,6 +1,6 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { ToolError, UsageError } from '../cli/errors.js';
-import { TOOL_NAME, TOOL_VERSION } from '../cli/version.js';
+import { ToolError, UsageError } from '../errors.js';
+import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { isPlainFileName } from './part-name.js';
 
 /** The only manifest format we read and write. */
@@ -36,7 +36,7 @@ export interface Manifest {
 /** A manifest that cannot be read: names the file and the element at fault. */
 export class ManifestError extends ToolError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(message, { ...options, code: 'MANIFEST_INVALID' });
     this.name = 'ManifestError';
   }
 }

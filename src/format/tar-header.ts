@@ -1,7 +1,7 @@
 // Tar header codec: GNU tar 1.34's `--format=gnu` headers (what ec2-bundle-image writes) and the reader side for
 // ustar, old GNU, GNU sparse, `././@LongLink`, base-256 numbers and pax (incl. GNU pax sparse 0.0/0.1/1.0).
 // Pure and synchronous: the streams in src/stream/ do the I/O.
-import { ToolError } from '../cli/errors.js';
+import { ToolError } from '../errors.js';
 
 export interface Region { offset: number; length: number }
 
@@ -13,7 +13,12 @@ const SPARSES_IN_EXTENSION = 21;
 const GNU_MAGIC = Buffer.from('ustar  \0', 'latin1');
 const ROOT = 'root';
 
-export class TarFormatError extends ToolError {}
+export class TarFormatError extends ToolError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, { ...options, code: 'TAR_INVALID' });
+    this.name = 'TarFormatError';
+  }
+}
 
 /** Bytes needed to pad n up to a multiple of 512. */
 export function blockPad(n: number): number {

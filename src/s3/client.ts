@@ -3,7 +3,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { resolveCredentials, type CredentialFlags } from '../aws/credentials.js';
-import { UsageError } from '../cli/errors.js';
+import { UsageError } from '../errors.js';
 import { parseBucketArgument, regionFromEndpoint, usePathStyle } from './location.js';
 import { createSigV2Signer } from './sigv2.js';
 import { DEFAULT_ATTEMPTS, RETRY_FLAG_ATTEMPTS, type RetryPolicy } from './retry.js';

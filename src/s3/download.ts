@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { ToolError, UsageError } from '../cli/errors.js';
+import { ToolError, UsageError } from '../errors.js';
 import { loadPrivateKey } from '../crypto/keys.js';
 import { decryptLegacyManifest, isLegacyEncryptedManifest } from '../format/legacy-manifest.js';
 import { parseManifest, type ManifestPart } from '../format/manifest.js';

@@ -1,4 +1,4 @@
-import { ToolError } from '../cli/errors.js';
+import { ToolError } from '../errors.js';
 
 /** What we were doing when S3 failed: used to name the object and infer the missing permission. */
 export interface S3Context {

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { UsageError } from '../cli/errors.js';
+import { UsageError } from '../errors.js';
 
 /** `-b BUCKET[/key/prefix]`: the bucket before the first '/', the rest a key prefix ending in '/' (as the original). */
 export function parseBucketArgument(value: string): { bucket: string; keyPrefix: string } {

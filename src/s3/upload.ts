@@ -4,7 +4,7 @@ import { stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { CreateBucketCommand, GetBucketLocationCommand, PutObjectCommand, type BucketLocationConstraint, type ObjectCannedACL } from '@aws-sdk/client-s3';
-import { ToolError } from '../cli/errors.js';
+import { ToolError } from '../errors.js';
 import { readManifest } from '../bundle/manifest-file.js';
 import type { ManifestPart } from '../format/manifest.js';
 import type { S3Target } from './client.js';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { ToolError } from '../cli/errors.js';
+import { ToolError } from '../errors.js';
 import type { ManifestPart } from '../format/manifest.js';
 
 export type OpenPart = (part: ManifestPart, index: number) => Promise<Readable> | Readable;

@@ -2,7 +2,7 @@
 // Node has no SEEK_DATA/SEEK_HOLE, so we scan for all-zero 4 KiB blocks; that reproduces every fixture's digest.
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { ToolError } from '../cli/errors.js';
+import { ToolError } from '../errors.js';
 import type { Region } from '../format/tar-header.js';
 
 export type { Region } from '../format/tar-header.js';

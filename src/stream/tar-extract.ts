@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { open, mkdir, rename, rm, rmdir, chmod, utimes, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join, dirname, basename, resolve, sep } from 'node:path';
-import { ToolError } from '../cli/errors.js';
+import { ToolError } from '../errors.js';
 import {
   BLOCK, blockPad, decodeHeader, decodeSparseExtension, decodeLongName, interpretPax, parsePax,
   Sparse10MapParser, TarFormatError, type PaxOverrides, type PaxRecord, type Region, type TarHeader,

@@ -2,7 +2,7 @@
 // (GNU tar 1.34) writes for the image. Streams the file in large reads; memory stays flat.
 import { Readable } from 'node:stream';
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import { ToolError } from '../cli/errors.js';
+import { ToolError } from '../errors.js';
 import { blockPad, encodeMemberHeaders, trailerLength, type Region } from '../format/tar-header.js';
 import { isSparse, scanDataRegions } from './sparse-map.js';
 

@@ -3,7 +3,7 @@ import { cp, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ToolError } from '../cli/errors.js';
+import { ToolError } from '../errors.js';
 import type { DiskLayout } from './disk-layout.js';
 import { LEGACY_STAGE_FILES } from './grub-legacy.js';
 import type { TargetFilesystem } from './mkfs.js';

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { lstat, mkdtemp, open, realpath, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { ToolError } from '../cli/errors.js';
+import { ToolError } from '../errors.js';
 import { installGrub2, checkRootDevices, planBoot, type BootKind } from './bootloader.js';
 import { installGrubLegacy, legacyFeatures } from './grub-legacy.js';
 import { detectScheme, planLayout, writePartitionTable, type DiskLayout, type PartitionScheme } from './disk-layout.js';

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { open, readFile, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { ToolError } from '../cli/errors.js';
+import { ToolError } from '../errors.js';
 
 export type PartitionScheme = 'mbr' | 'gpt' | 'none';
 export const PARTITION_SCHEMES: PartitionScheme[] = ['mbr', 'gpt', 'none'];

@@ -1,6 +1,6 @@
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ToolError } from '../cli/errors.js';
+import { ToolError } from '../errors.js';
 import type { DiskLayout } from './disk-layout.js';
 
 /**

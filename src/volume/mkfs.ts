@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
-import { ToolError } from '../cli/errors.js';
+import { ToolError } from '../errors.js';
 import type { MountEntry } from './mounts.js';
 
 const run = promisify(execFile);

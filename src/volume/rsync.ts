@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { ToolError } from '../cli/errors.js';
+import { ToolError } from '../errors.js';
 
 /** Everything a root filesystem needs: hard links, ACLs, xattrs, holes, numeric owners, devices and specials. */
 export const RSYNC_COPY_FLAGS = ['-aHAXS', '--numeric-ids'];

@@ -2,7 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { copyFile, lstat, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ToolError } from '../cli/errors.js';
+import { ToolError } from '../errors.js';
 import { rsyncFilterArgs, parseFilterDebug, type FilterHit, type Selection } from './select.js';
 import { RSYNC_COPY_FLAGS, RSYNC_VANISHED, runRsync, unescapeRsync } from './rsync.js';
 

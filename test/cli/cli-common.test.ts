@@ -1,0 +1,78 @@
+// What every command shares (version, manual, help, flag errors) and ec2-bundle-image's warnings and size checks.
+import { afterAll, describe, expect, it } from 'vitest';
+import { readdirSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { key, reference } from '../helpers/paths.js';
+import { runCli } from '../helpers/run.js';
+import { scratch } from '../helpers/bundles.js';
+
+const COMMANDS = ['ec2-bundle-image', 'ec2-bundle-vol', 'ec2-upload-bundle', 'ec2-download-bundle', 'ec2-unbundle',
+  'ec2-delete-bundle', 'ec2-migrate-manifest', 'ec2-ami-tools-version'];
+const work = scratch('cli');
+afterAll(work.cleanup);
+
+describe('every command', () => {
+  it.each(COMMANDS)('%s: --manual prints its man page, --help and --version exit 0, an unknown flag exits 1', async (name) => {
+    const manual = await runCli(name, ['--manual']);
+    expect(manual.code).toBe(0);
+    expect(manual.stdout).toMatch(new RegExp(`^NAME\\n\\s+${name} - `, 'm'));
+    expect(manual.stdout).toMatch(/^EXIT STATUS/m);
+    const help = await runCli(name, ['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(new RegExp(`^Usage: ${name}`));
+    const version = await runCli(name, ['--version']);
+    expect(version.code).toBe(0);
+    expect(version.stdout).toMatch(/^amitools \d+\.\d+\.\d+\n/);
+    const bad = await runCli(name, ['--no-such-flag']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toBe(`unknown option '--no-such-flag'\nTry '${name} --help'\n`);
+  });
+});
+
+describe('ec2-ami-tools-version', () => {
+  it('prints our version, the manifest version, and a copyright line', async () => {
+    const r = await runCli('ec2-ami-tools-version', []);
+    expect(r.code).toBe(0);
+    const [first, second, rest] = r.stdout.split('\n');
+    expect(first).toMatch(/^\d+\.\d+\.\d+ 20071010 \(amitools\)$/);
+    expect(second).toMatch(/^Copyright/);
+    expect(rest).toBe('');
+  });
+});
+
+describe('ec2-bundle-image warnings and size checks', () => {
+  const args = (out: string, extra: string[]) => ['-i', reference('tiny', 'tiny.img'), '-c', key('user-cert.pem'), '-k', key('user-key.pem'),
+    '-u', '1234-5678-9012', '--ec2cert', key('ec2-cert.pem'), '-d', out, '--batch', ...extra];
+
+  it('warns about an unsupported architecture and about -B without root/ami, and goes on in --batch', async () => {
+    const out = join(work.dir, 'arch');
+    (await import('node:fs')).mkdirSync(out);
+    const r = await runCli('ec2-bundle-image', args(out, ['-r', 'sparc', '-B', 'ephemeral0=sdb']));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('Unsupported architecture [sparc].\n');
+    expect(r.stdout.split('\n').slice(0, 3)).toEqual([
+      "Block-device-mapping has no 'root' entry. A launch-time default will be used.",
+      "Block-device-mapping has no 'ami' entry. A launch-time default will be used.",
+      'Bundling image file...',
+    ]);
+    expect(readdirSync(out).sort()).toEqual(['tiny.img.manifest.xml', 'tiny.img.part.0']);
+  });
+
+  it('without -r in --batch, says that -r is needed', async () => {
+    const r = await runCli('ec2-bundle-image', args(work.dir, []));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^missing mandatory parameter: --arch/);
+  });
+
+  it('refuses an image over 10 GiB unless --no-size-checks', async () => {
+    const out = join(work.dir, 'large');
+    (await import('node:fs')).mkdirSync(out);
+    const big = join(work.dir, 'big.img');
+    writeFileSync(big, '');
+    truncateSync(big, 10 * 1024 ** 3 + 4096);
+    const r = await runCli('ec2-bundle-image', [...args(out, ['-r', 'x86_64']), '-i', big]);
+    expect(r.code).toBe(254);
+    expect(r.stderr).toBe('ERROR: the specified image big.img is too large\n');
+    expect(readdirSync(out)).toEqual([]);
+  });
+});
