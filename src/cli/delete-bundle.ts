@@ -2,9 +2,9 @@ import { ToolError, UsageError } from '../errors.js';
 import { createCommand, invalidValue, requireFile, requireOption, runCommand, type CommonOptions } from './command.js';
 import { canPrompt, confirm } from './prompt.js';
 import { Reporter } from './reporter.js';
-import { addS3Options, targetFromFlags } from '../s3/cli-options.js';
+import { addS3Options, targetFromFlags } from './s3-options.js';
 import type { S3Flags } from '../s3/client.js';
-import { deleteBundle } from '../s3/delete.js';
+import { deleteBundle } from '../bundle/delete-bundle.js';
 
 interface Options extends CommonOptions, Partial<S3Flags> { manifest?: string; prefix?: string; clear?: boolean; yes?: boolean }
 

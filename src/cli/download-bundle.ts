@@ -1,8 +1,8 @@
 import { createCommand, invalidValue, requireDirectory, requireFile, requireOption, runCommand, type CommonOptions } from './command.js';
 import { Reporter } from './reporter.js';
-import { addS3Options, targetFromFlags } from '../s3/cli-options.js';
+import { addS3Options, targetFromFlags } from './s3-options.js';
 import type { S3Flags } from '../s3/client.js';
-import { downloadBundle } from '../s3/download.js';
+import { downloadBundle } from '../bundle/download-bundle.js';
 import { isPlainFileName } from '../format/part-name.js';
 
 interface Options extends CommonOptions, Partial<S3Flags> { privatekey?: string; manifest?: string; prefix?: string; directory?: string }

@@ -1,8 +1,8 @@
 import { createCommand, invalidValue, requireOption, runCommand, type CommonOptions } from './command.js';
 import { Reporter } from './reporter.js';
-import { addS3Options, targetFromFlags } from '../s3/cli-options.js';
+import { addS3Options, targetFromFlags } from './s3-options.js';
 import type { S3Flags } from '../s3/client.js';
-import { ACLS, uploadBundle, type Acl } from '../s3/upload.js';
+import { ACLS, uploadBundle, type Acl } from '../bundle/upload-bundle.js';
 
 interface Options extends CommonOptions, Partial<S3Flags> {
   manifest?: string; acl?: string; directory?: string; part?: string; skipmanifest?: boolean; location?: string;

@@ -1,6 +1,5 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { ToolError, UsageError } from '../errors.js';
-import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { isPlainFileName } from './part-name.js';
 
 /** The only manifest format we read and write. */
@@ -39,15 +38,6 @@ export class ManifestError extends ToolError {
     super(message, { ...options, code: 'MANIFEST_INVALID' });
     this.name = 'ManifestError';
   }
-}
-
-/**
- * Our <bundler> element. The original writes its x.y.z release as version 'x.y' and release 'z'
- * (1.5.3 → 1.5 / 3); we split our package version the same way (0.1.0 → 0.1 / 0).
- */
-export function toolBundler(version: string = TOOL_VERSION): Manifest['bundler'] {
-  const m = /^(\d+\.\d+)\.(.+)$/.exec(version);
-  return m ? { name: TOOL_NAME, version: m[1]!, release: m[2]! } : { name: TOOL_NAME, version, release: '0' };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -1,3 +1,4 @@
+import { toolBundler } from '../../src/version.js';
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -6,7 +7,7 @@ import { ToolError, UsageError } from '../../src/errors.js';
 import { loadCertificate, verifyHex } from '../../src/crypto/keys.js';
 import {
   ManifestError, buildManifestXml, buildSignedText, missingMappingWarnings, parseBlockDeviceMappingFlag, parseManifest,
-  signedSubstring, toolBundler, type Manifest,
+  signedSubstring, type Manifest,
 } from '../../src/format/manifest.js';
 import { REFERENCE, key, reference } from '../helpers/paths.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { constants, createCipheriv, generateKeyPairSync, publicEncrypt, randomBytes } from 'node:crypto';
-import { decryptLegacyManifest, isLegacyEncryptedManifest } from '../../src/format/legacy-manifest.js';
+import { decryptLegacyManifest, isLegacyEncryptedManifest } from '../../src/crypto/legacy-manifest.js';
 
 // Builds a blob the way the original's Crypto.encryptasym does (version 2) or its older version 1 reader expects.
 function encrypt(version: 1 | 2, text: string, publicKey: Parameters<typeof publicEncrypt>[0]): Buffer {

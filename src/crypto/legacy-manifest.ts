@@ -1,6 +1,6 @@
 import { createDecipheriv, type KeyObject } from 'node:crypto';
 import { ToolError } from '../errors.js';
-import { decryptPkcs1v15 } from '../crypto/keys.js';
+import { decryptPkcs1v15 } from './keys.js';
 
 /**
  * The original's "AMI Manifest Encryption Scheme" (versions 1 and 2), used by old uploaders for the manifest object:

@@ -6,14 +6,14 @@ import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { ToolError, UsageError } from '../errors.js';
 import { loadPrivateKey } from '../crypto/keys.js';
-import { decryptLegacyManifest, isLegacyEncryptedManifest } from '../format/legacy-manifest.js';
+import { decryptLegacyManifest, isLegacyEncryptedManifest } from '../crypto/legacy-manifest.js';
 import { parseManifest, type ManifestPart } from '../format/manifest.js';
 import { DigestTap } from '../stream/digest-tap.js';
 import { tempPathBeside, writeFileAtomically } from '../stream/atomic-write.js';
-import type { S3Target } from './client.js';
+import type { S3Target } from '../s3/client.js';
 import { isPlainFileName } from '../format/part-name.js';
-import { runPool } from './pool.js';
-import { s3Call } from './upload.js';
+import { runPool } from '../s3/pool.js';
+import { s3Call } from '../s3/call.js';
 
 const MAX_MANIFEST_BYTES = 16 << 20;
 

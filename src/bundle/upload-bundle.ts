@@ -5,13 +5,14 @@ import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { CreateBucketCommand, GetBucketLocationCommand, PutObjectCommand, type BucketLocationConstraint, type ObjectCannedACL } from '@aws-sdk/client-s3';
 import { ToolError } from '../errors.js';
-import { readManifest } from '../bundle/manifest-file.js';
+import { readManifest } from './manifest-file.js';
 import type { ManifestPart } from '../format/manifest.js';
-import type { S3Target } from './client.js';
-import { describeS3Error, s3ErrorCode, type S3Context } from './errors.js';
-import { displayLocation, regionOfLocation } from './location.js';
-import { runPool } from './pool.js';
-import { isTransient, withRetry } from './retry.js';
+import type { S3Target } from '../s3/client.js';
+import { describeS3Error, s3ErrorCode } from '../s3/errors.js';
+import { s3Call } from '../s3/call.js';
+import { displayLocation, regionOfLocation } from '../s3/location.js';
+import { runPool } from '../s3/pool.js';
+import { withRetry } from '../s3/retry.js';
 
 export const ACLS = ['aws-exec-read', 'public-read', 'bucket-owner-full-control', 'private'] as const;
 export type Acl = (typeof ACLS)[number];
@@ -44,20 +45,6 @@ async function hashFile(path: string): Promise<{ sha1: string; md5: string; size
     for await (const chunk of source) { sha1.update(chunk); md5.update(chunk); size += chunk.length; }
   });
   return { sha1: sha1.digest('hex'), md5: md5.digest('base64'), size };
-}
-
-/** Runs one S3 call under the retry policy; a final failure becomes one clear line naming the object. */
-export async function s3Call<T>(target: S3Target, ctx: Omit<S3Context, 'region' | 'bucket'>, fn: () => Promise<T>): Promise<T> {
-  const full: S3Context = { ...ctx, bucket: target.bucket, region: target.region };
-  const label = ctx.key ? ctx.key : `bucket ${target.bucket}`;
-  try {
-    return await withRetry(`${ctx.action} ${label}`, target.retry, fn);
-  } catch (err) {
-    if (err instanceof ToolError) throw err;
-    const e = describeS3Error(err, full);
-    if (isTransient(err) && target.retry.attempts > 1) e.message += ` (gave up after ${target.retry.attempts} attempts)`;
-    throw e;
-  }
 }
 
 /**

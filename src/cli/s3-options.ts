@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { FinalizeHandler, FinalizeHandlerArguments, MetadataBearer } from '@smithy/types';
-import type { Reporter } from '../cli/reporter.js';
-import { createS3Target, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, type S3Flags, type S3Target } from './client.js';
+import type { Reporter } from './reporter.js';
+import { createS3Target, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, type S3Flags, type S3Target } from '../s3/client.js';
 
 /** The S3 flags of the original (-b -a -s -t --url --region --sigv --retry) plus ours (--concurrency --timeout --path-style). */
 export function addS3Options(cmd: Command): Command {

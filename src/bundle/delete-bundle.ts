@@ -1,10 +1,10 @@
 import { basename } from 'node:path';
 import { DeleteBucketCommand, DeleteObjectCommand, ListObjectsCommand } from '@aws-sdk/client-s3';
-import { readManifest } from '../bundle/manifest-file.js';
-import type { S3Target } from './client.js';
-import { s3ErrorCode } from './errors.js';
-import { runPool } from './pool.js';
-import { s3Call } from './upload.js';
+import { readManifest } from './manifest-file.js';
+import type { S3Target } from '../s3/client.js';
+import { s3ErrorCode } from '../s3/errors.js';
+import { runPool } from '../s3/pool.js';
+import { s3Call } from '../s3/call.js';
 
 export interface DeleteOptions {
   target: S3Target;

@@ -1,0 +1,20 @@
+// The public library: operations, part stores, codecs, errors and event types. The commands in src/cli/ are thin
+// shells over these; nothing here reads flags, prompts, prints or exits.
+export { AmiToolsError, ToolError, UsageError, errorMessage, type ErrorCode } from './errors.js';
+export { TOOL_NAME, TOOL_VERSION, toolBundler } from './version.js';
+
+export { bundleImage, type BundleOptions, type BundleResult } from './bundle/bundle-image.js';
+export { unbundle, decryptBundleKey, type UnbundleOptions } from './bundle/unbundle.js';
+export { readManifest } from './bundle/manifest-file.js';
+export { migrateManifest, type MigrateOptions, type MigrateResult } from './bundle/migrate.js';
+
+export {
+  MANIFEST_VERSION, ManifestError, buildManifestXml, buildSignedText, parseManifest, signedSubstring,
+  type BlockDeviceMapping, type Manifest, type ManifestPart,
+} from './format/manifest.js';
+export { PART_SIZE, isPlainFileName, partCount, partName } from './format/part-name.js';
+export * as tar from './format/tar-header.js';
+export { createTarPack, describeImage, type TarSource } from './stream/tar-pack.js';
+export { TarExtract, type ExtractedFile } from './stream/tar-extract.js';
+export { createParallelGzip, type ParallelGzipOptions } from './stream/gzip-parallel.js';
+export { loadCertificate, loadPrivateKey, signHex, verifyHex } from './crypto/keys.js';
