@@ -4,7 +4,7 @@ export { AmiToolsError, ToolError, UsageError, errorMessage, type ErrorCode } fr
 export { TOOL_NAME, TOOL_VERSION, toolBundler } from './version.js';
 
 export { bundleImage, type BundleOptions, type BundleResult } from './bundle/bundle-image.js';
-export { unbundle, decryptBundleKey, type UnbundleOptions } from './bundle/unbundle.js';
+export { unbundle, type UnbundleOptions } from './bundle/unbundle.js';
 export { readManifest } from './bundle/manifest-file.js';
 export { migrateManifest, type MigrateOptions, type MigrateResult } from './bundle/migrate.js';
 

@@ -1,39 +1,50 @@
 import { createCipheriv, randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { assertKeyMatchesCertificate, encryptForCertificate, loadCertificate, loadPrivateKey, signHex } from '../crypto/keys.js';
-import { buildManifestXml, buildSignedText, type BlockDeviceMapping, type Manifest } from '../format/manifest.js';
-import { toolBundler } from '../version.js';
+import { assertKeyMatchesCertificate, loadCertificate, loadPrivateKey, signHex } from '../crypto/keys.js';
+import { wrapBundleKey } from '../crypto/key-envelope.js';
+import { buildManifestXml, buildSignedText, type LaunchFields, type Manifest } from '../format/manifest.js';
+import { PART_SIZE, partCount, partName } from '../format/part-name.js';
+import type { EventHandler } from '../events.js';
+import { PartChunker } from '../store/part-chunker.js';
+import type { PartStore } from '../store/part-store.js';
 import { DigestTap } from '../stream/digest-tap.js';
 import { createParallelGzip } from '../stream/gzip-parallel.js';
-import { PartSink } from '../stream/part-sink.js';
-import { createTarPack, describeImage } from '../stream/tar-pack.js';
-import { writeFileAtomically } from '../stream/atomic-write.js';
+import { createTarPack, describeImage, tarStreamLength } from '../stream/tar-pack.js';
+import { toolBundler } from '../version.js';
 
-export interface BundleOptions {
+export interface BundleOptions extends Partial<LaunchFields> {
+  /** The image file. */
   image: string;
+  /** The bundle's name (default: the image's file name). */
   prefix?: string;
-  destination: string;
+  /** Where the parts and the manifest go: a DirectoryStore or an S3Store. */
+  store: PartStore;
+  /** The account number, 12 digits. */
   user: string;
   arch: string;
   userCertPath: string;
   userKeyPath: string;
   ec2CertPath: string;
-  kernelId?: string;
-  ramdiskId?: string;
-  productCodes?: string[];
-  blockDeviceMappings?: BlockDeviceMapping[];
-  ancestry?: string[];
-  kernelName?: string;
-  onProgress?: (bytesRead: number, total: number) => void;
-  onPart?: (filename: string) => void;
+  /** Parts waiting for the store at once (default 1; more for a remote store). */
+  partsInFlight?: number;
+  onEvent?: EventHandler;
 }
 
-export interface BundleResult { manifestPath: string; manifest: Manifest; partPaths: string[] }
+export interface BundleResult {
+  manifestName: string;
+  manifest: Manifest;
+  /** The manifest file's exact text. */
+  xml: string;
+}
+
+/** The most bytes gzip and AES can make of `n` input bytes (stored blocks, flush markers, header, padding). */
+function maxBundledSize(n: number): number {
+  return n + Math.ceil(n / 4096) + Math.ceil(n / 16384) + 64 * Math.ceil(n / (1 << 20)) + 1024;
+}
 
 /**
- * Bundles an image in one pass: tar → SHA-1 → gzip → AES-128-CBC → 10 MiB parts (SHA-1 each), then the signed
- * manifest. Nothing is left under a final name unless the whole bundle was written.
+ * Bundles an image in one pass: tar → SHA-1 → gzip → AES-128-CBC → 10 MiB parts (SHA-1 each) into the store, then
+ * the signed manifest, last. Nothing is left under a final name unless the whole bundle was written.
  */
 export async function bundleImage(o: BundleOptions): Promise<BundleResult> {
   const userKey = loadPrivateKey(o.userKeyPath);
@@ -47,44 +58,40 @@ export async function bundleImage(o: BundleOptions): Promise<BundleResult> {
   const iv = randomBytes(16);
 
   const total = source.sparseMap ? source.sparseMap.reduce((n, r) => n + r.length, 0) : source.size;
-  const tap = new DigestTap(o.onProgress && ((n) => o.onProgress!(Math.min(n, total), total)));
-  const sink = new PartSink(o.destination, name);
-  let written;
+  const tap = new DigestTap(o.onEvent && ((n) => o.onEvent!({ type: 'progress', bytes: Math.min(n, total), totalBytes: total })));
+  const writer = o.store.createWriter({ prefix: name, maxParts: partCount(maxBundledSize(tarStreamLength(source))) });
+  const chunker = new PartChunker(writer, o.partsInFlight ?? 1);
   try {
-    await pipeline(createTarPack(source), tap, createParallelGzip(), createCipheriv('aes-128-cbc', key, iv), sink);
-    written = await sink.finish();
+    await pipeline(createTarPack(source), tap, createParallelGzip(), createCipheriv('aes-128-cbc', key, iv), chunker);
+    const names = chunker.parts.map((_, i) => partName(name, i, chunker.parts.length));
+    const manifest: Manifest = {
+      version: '2007-10-10',
+      bundler: toolBundler(),
+      architecture: o.arch,
+      blockDeviceMappings: o.blockDeviceMappings ?? [],
+      kernelId: o.kernelId,
+      ramdiskId: o.ramdiskId,
+      productCodes: o.productCodes ?? [],
+      name,
+      user: o.user,
+      type: 'machine',
+      kernelName: o.kernelName,
+      ancestry: o.ancestry ?? [],
+      digest: tap.digest(),
+      size: source.size,
+      bundledSize: chunker.parts.reduce((n, p) => n + p.size, 0),
+      ...wrapBundleKey(key, iv, userCert, ec2Cert),
+      parts: chunker.parts.map((p, i) => ({ filename: names[i]!, digest: p.sha1 })),
+    };
+    const xml = buildManifestXml(manifest, signHex(userKey, buildSignedText(manifest)));
+    const manifestName = `${name}.manifest.xml`;
+    await writer.commit(names, { name: manifestName, data: Buffer.from(xml) });
+    chunker.parts.forEach((p, i) => o.onEvent?.({ type: 'part', action: 'created', name: names[i]!, size: p.size, sha1: p.sha1 }));
+    return { manifestName, manifest, xml };
   } catch (err) {
-    await sink.abort();
+    await writer.abort();
     throw err;
   }
-  for (const p of written) o.onPart?.(p.filename);
-
-  const keyHex = key.toString('hex');
-  const ivHex = iv.toString('hex');
-  const manifest: Manifest = {
-    version: '2007-10-10',
-    bundler: toolBundler(),
-    architecture: o.arch,
-    blockDeviceMappings: o.blockDeviceMappings ?? [],
-    kernelId: o.kernelId,
-    ramdiskId: o.ramdiskId,
-    productCodes: o.productCodes ?? [],
-    name,
-    user: o.user,
-    type: 'machine',
-    kernelName: o.kernelName,
-    ancestry: o.ancestry ?? [],
-    digest: tap.digest(),
-    size: source.size,
-    bundledSize: written.reduce((n, p) => n + p.size, 0),
-    ec2EncryptedKey: encryptForCertificate(ec2Cert, keyHex),
-    userEncryptedKey: encryptForCertificate(userCert, keyHex),
-    ec2EncryptedIv: encryptForCertificate(ec2Cert, ivHex),
-    userEncryptedIv: encryptForCertificate(userCert, ivHex),
-    parts: written.map((p) => ({ filename: p.filename, digest: p.digest })),
-  };
-  const xml = buildManifestXml(manifest, signHex(userKey, buildSignedText(manifest)));
-  const manifestPath = join(o.destination, `${name}.manifest.xml`);
-  await writeFileAtomically(manifestPath, xml);
-  return { manifestPath, manifest, partPaths: written.map((p) => p.path) };
 }
+
+export { PART_SIZE };

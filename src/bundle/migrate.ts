@@ -3,11 +3,11 @@ import { chmod, link, readFile, realpath, rename, stat, unlink, writeFile } from
 import { ToolError, UsageError } from '../errors.js';
 import { ec2CertFileName, findEc2Certificate } from '../crypto/ec2-cert.js';
 import {
-  assertKeyMatchesCertificate, encryptForCertificate, loadCertificate, loadPrivateKey, signHex, verifyHex,
+  assertKeyMatchesCertificate, loadCertificate, loadPrivateKey, signHex, verifyHex,
 } from '../crypto/keys.js';
 import type { Ec2ClientFactory } from '../ec2/client.js';
 import { mapKernelAndRamdisk } from '../ec2/mapping.js';
-import { decryptBundleKey } from './unbundle.js';
+import { unwrapBundleKey, wrapFor } from '../crypto/key-envelope.js';
 import { tempPathBeside } from '../stream/atomic-write.js';
 import { ManifestError, buildManifestXml, buildSignedText, parseManifest, signedSubstring, type Manifest } from '../format/manifest.js';
 
@@ -151,9 +151,10 @@ async function ec2Encryption(o: MigrateOptions, source: Manifest, key: ReturnTyp
     return { action: 'kept', reason: 'no-certificate' };
   }
   const ec2Cert = loadCertificate(certPath);
-  const { keyHex, ivHex } = decryptBundleKey(source, key, o.privateKeyPath);
-  migrated.ec2EncryptedKey = encryptForCertificate(ec2Cert, keyHex);
-  migrated.ec2EncryptedIv = encryptForCertificate(ec2Cert, ivHex);
+  const bundleKey = unwrapBundleKey(source, key, o.privateKeyPath);
+  const ec2 = wrapFor(ec2Cert, bundleKey.key, bundleKey.iv);
+  migrated.ec2EncryptedKey = ec2.encryptedKey;
+  migrated.ec2EncryptedIv = ec2.encryptedIv;
   return { action: 'reencrypted', certPath };
 }
 

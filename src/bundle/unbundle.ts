@@ -1,58 +1,49 @@
-import { createDecipheriv, type KeyObject } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { join } from 'node:path';
+import { createDecipheriv } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { ToolError } from '../errors.js';
-import { decryptWithKey, loadPrivateKey } from '../crypto/keys.js';
-import type { Manifest } from '../format/manifest.js';
+import { unwrapBundleKey } from '../crypto/key-envelope.js';
+import { loadPrivateKey } from '../crypto/keys.js';
+import type { EventHandler } from '../events.js';
+import { createPartSource } from '../store/part-source.js';
+import type { PartStore } from '../store/part-store.js';
 import { DigestTap } from '../stream/digest-tap.js';
-import { createPartSource, type OpenPart } from '../stream/part-source.js';
 import { TarExtract } from '../stream/tar-extract.js';
-import { readManifest } from './manifest-file.js';
+import { loadManifest, type ManifestSource } from './manifest-file.js';
 
 export interface UnbundleOptions {
-  manifestPath: string;
+  /** The manifest: a local file, or its name in the store. */
+  manifest: ManifestSource;
+  /** Where the parts are: a DirectoryStore or an S3Store. */
+  store: PartStore;
   privateKeyPath: string;
-  sourceDir: string;
+  /** The directory the image is written into. */
   destination: string;
+  /** Verify the manifest's signature with this certificate first. */
   certPath?: string;
-  onProgress?: (bytes: number, total: number) => void;
-}
-
-/** The AES key and IV of a bundle as 32-digit hex, decrypted from the manifest's user copies. */
-export function decryptBundleKey(manifest: Manifest, privateKey: KeyObject, keyPath?: string): { keyHex: string; ivHex: string } {
-  const hex = (field: string, what: string): string => {
-    const text = decryptWithKey(privateKey, field, what, keyPath);
-    if (!/^[0-9a-fA-F]{32}$/.test(text)) throw new ToolError(`the manifest's ${what} does not decrypt to a 128-bit value as 32 hex digits; is ${keyPath ?? 'the key'} the right key?`);
-    return text;
-  };
-  return { keyHex: hex(manifest.userEncryptedKey, 'user_encrypted_key'), ivHex: hex(manifest.userEncryptedIv, 'user_encrypted_iv') };
-}
-
-/** Opens parts from a local directory. */
-export function partsFromDirectory(dir: string): OpenPart {
-  return (part) => createReadStream(join(dir, part.filename), { highWaterMark: 1 << 20 });
+  /** Parts read ahead of the one being unpacked (default 0; more for a remote store). */
+  prefetch?: number;
+  onEvent?: EventHandler;
 }
 
 /**
- * Unbundles in one pass: parts (each SHA-1 checked) → AES-128-CBC → gunzip → SHA-1 of the tar → extract under
- * temporary names; the files get their final names only when the tar digest matches the manifest.
+ * Unbundles in one pass: parts (each bounded and SHA-1 checked) → AES-128-CBC → gunzip → SHA-1 of the tar → extract
+ * under temporary names; the files get their final names only when the tar digest matches the manifest.
  */
-export async function unbundle(o: UnbundleOptions, openPart: OpenPart = partsFromDirectory(o.sourceDir)): Promise<{ files: string[] }> {
-  const manifest = await readManifest(o.manifestPath, o.certPath);
-  const { keyHex, ivHex } = decryptBundleKey(manifest, loadPrivateKey(o.privateKeyPath), o.privateKeyPath);
-  const tap = new DigestTap(o.onProgress && ((n) => o.onProgress!(n, manifest.size)));
+export async function unbundle(o: UnbundleOptions): Promise<{ files: string[] }> {
+  const { manifest, source } = await loadManifest(o.manifest, o.store, o.certPath);
+  const { key, iv } = unwrapBundleKey(manifest, loadPrivateKey(o.privateKeyPath), o.privateKeyPath);
+  const tap = new DigestTap(o.onEvent && ((n) => o.onEvent!({ type: 'progress', bytes: n, totalBytes: manifest.size })));
   const extract = new TarExtract({ directory: o.destination });
-  const decipher = createDecipheriv('aes-128-cbc', Buffer.from(keyHex, 'hex'), Buffer.from(ivHex, 'hex'));
+  const decipher = createDecipheriv('aes-128-cbc', key, iv);
   try {
-    await pipeline(createPartSource(manifest.parts, openPart), decipher, createGunzip({ chunkSize: 1 << 20 }), tap, extract).catch((err: Error & { code?: string }) => {
-      if (err.code === 'ERR_OSSL_BAD_DECRYPT') throw new ToolError('decryption failed: the bundle does not decrypt with the key in its manifest (parts from another bundle?)');
-      if (err.code?.startsWith('Z_')) throw new ToolError(`the decrypted bundle is not valid gzip data (${err.message}); parts from another bundle?`);
+    await pipeline(createPartSource(o.store, manifest, source, o.prefetch), decipher, createGunzip({ chunkSize: 1 << 20 }), tap, extract).catch((err: Error & { code?: string }) => {
+      if (err.code === 'ERR_OSSL_BAD_DECRYPT') throw new ToolError('decryption failed: the bundle does not decrypt with the key in its manifest (parts from another bundle?)', { code: 'DECRYPT_FAILED' });
+      if (err.code?.startsWith('Z_')) throw new ToolError(`the decrypted bundle is not valid gzip data (${err.message}); parts from another bundle?`, { code: 'DECRYPT_FAILED' });
       throw err;
     });
     if (tap.digest() !== manifest.digest.toLowerCase()) {
-      throw new ToolError(`the unbundled image's tar digest ${tap.digest()} does not match the manifest's ${manifest.digest}`);
+      throw new ToolError(`the unbundled image's tar digest ${tap.digest()} does not match the manifest's ${manifest.digest}`, { code: 'IMAGE_DIGEST_MISMATCH' });
     }
     const files = await extract.commit();
     return { files: files.map((f) => f.path) };

@@ -1,4 +1,3 @@
-import { basename } from 'node:path';
 import { Option, type Command } from 'commander';
 import { findEc2Certificate } from '../crypto/ec2-cert.js';
 import { missingMappingWarnings, parseBlockDeviceMappingFlag, type BlockDeviceMapping } from '../format/manifest.js';
@@ -7,6 +6,7 @@ import { UsageError } from '../errors.js';
 import { ask, canPrompt, confirm } from './prompt.js';
 import type { Reporter } from './reporter.js';
 import { bundleImage, type BundleOptions } from '../bundle/bundle-image.js';
+import { DirectoryStore } from '../store/directory-store.js';
 
 /** The flags ec2-bundle-image and ec2-bundle-vol share, as commander parses them. */
 export interface BundleFlags {
@@ -111,18 +111,21 @@ export function displayPath(dir: string, name: string): string {
   return `${dir.replace(/\/+$/, '') || '/'}/${name}`.replace(/^\/\//, '/');
 }
 
-/** Bundles with the original's output lines (and a progress line on a terminal). */
-export async function bundleAndReport(reporter: Reporter, options: Omit<BundleOptions, 'onProgress' | 'onPart'>): Promise<void> {
+/** Bundles into -d with the original's output lines (and a progress line on a terminal). */
+export async function bundleAndReport(reporter: Reporter, options: Omit<BundleOptions, 'onEvent' | 'store'> & { destination: string }): Promise<void> {
   reporter.line('Bundling image file...');
   try {
     const result = await bundleImage({
       ...options,
-      onProgress: (done, total) => reporter.progress('Bundling', done, total),
-      onPart: (name) => reporter.line(`Created ${name}`),
+      store: new DirectoryStore(options.destination),
+      onEvent: (e) => {
+        if (e.type === 'progress') reporter.progress('Bundling', e.bytes, e.totalBytes);
+        else if (e.type === 'part') reporter.line(`Created ${e.name}`);
+      },
     });
     reporter.stop();
     reporter.line('Creating bundle manifest...');
-    reporter.line(`Bundle manifest is ${displayPath(options.destination, basename(result.manifestPath))}`);
+    reporter.line(`Bundle manifest is ${displayPath(options.destination, result.manifestName)}`);
   } finally {
     reporter.stop();
   }

@@ -1,5 +1,6 @@
 import { accessSync, constants } from 'node:fs';
 import { unbundle } from '../bundle/unbundle.js';
+import { DirectoryStore } from '../store/directory-store.js';
 import { createCommand, invalidValue, requireDirectory, requireFile, runCommand, type CommonOptions } from './command.js';
 import { Reporter } from './reporter.js';
 
@@ -36,12 +37,12 @@ export function main(argv: string[] = process.argv): Promise<number> {
     const reporter = new Reporter(o);
     try {
       await unbundle({
-        manifestPath,
+        manifest: { path: manifestPath },
+        store: new DirectoryStore(o.source),
         privateKeyPath,
-        sourceDir: o.source,
         destination: o.destination,
         certPath: o.cert,
-        onProgress: (done, total) => reporter.progress('Unbundling', done, total),
+        onEvent: (e) => { if (e.type === 'progress') reporter.progress('Unbundling', e.bytes, e.totalBytes); },
       });
     } finally {
       reporter.stop();

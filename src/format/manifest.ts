@@ -8,6 +8,9 @@ export const MANIFEST_VERSION = '2007-10-10';
 export interface BlockDeviceMapping { virtual: string; device: string }
 export interface ManifestPart { filename: string; digest: string }
 
+/** What a manifest tells EC2 about launching the image: declared once, used by bundling, metadata and migrate. */
+export type LaunchFields = Pick<Manifest, 'kernelId' | 'ramdiskId' | 'productCodes' | 'blockDeviceMappings' | 'ancestry' | 'kernelName'>;
+
 export interface Manifest {
   version: string;
   bundler: { name: string; version: string; release: string };

@@ -2,7 +2,7 @@ import { ToolError } from '../errors.js';
 
 /** What we were doing when S3 failed: used to name the object and infer the missing permission. */
 export interface S3Context {
-  action: 'GetBucketLocation' | 'CreateBucket' | 'PutObject' | 'GetObject' | 'ListObjects' | 'DeleteObject' | 'DeleteBucket';
+  action: 'GetBucketLocation' | 'CreateBucket' | 'PutObject' | 'CopyObject' | 'GetObject' | 'ListObjects' | 'DeleteObject' | 'DeleteBucket';
   bucket: string;
   key?: string;
   region: string;
@@ -12,6 +12,7 @@ const PERMISSION: Record<S3Context['action'], string> = {
   GetBucketLocation: 's3:GetBucketLocation',
   CreateBucket: 's3:CreateBucket',
   PutObject: 's3:PutObject',
+  CopyObject: 's3:GetObject and s3:PutObject',
   GetObject: 's3:GetObject',
   ListObjects: 's3:ListBucket',
   DeleteObject: 's3:DeleteObject',

@@ -46,6 +46,17 @@ function storedSize(src: TarSource): number {
   return src.sparseMap ? src.sparseMap.reduce((n, r) => n + r.length, 0) : src.size;
 }
 
+/** The length of the tar stream createTarPack(src) makes: headers, data, padding and trailer. */
+export function tarStreamLength(src: TarSource): number {
+  const stored = storedSize(src);
+  const headers = encodeMemberHeaders({
+    name: src.name, mode: src.mode, mtime: src.mtime, size: stored,
+    sparse: src.sparseMap ? { realsize: src.size, map: src.sparseMap } : undefined,
+  }).length;
+  const end = headers + stored + blockPad(stored);
+  return end + trailerLength(end);
+}
+
 /** The tar stream of one file. Errors (unreadable or shrinking file) are emitted on the stream as ToolError. */
 export function createTarPack(src: TarSource): Readable {
   const stored = storedSize(src);

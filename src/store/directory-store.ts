@@ -1,0 +1,108 @@
+import { constants } from 'node:fs';
+import { open, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ToolError } from '../errors.js';
+import { isPlainFileName, partName } from '../format/part-name.js';
+import { tempPathBeside } from '../stream/atomic-write.js';
+import { MAX_MANIFEST_BYTES, collectExactly, type PartStore, type PartSums, type PartWriter } from './part-store.js';
+
+/** A bundle in a local directory. */
+export class DirectoryStore implements PartStore {
+  readonly rereadOnMismatch = false;
+  constructor(readonly directory: string) {}
+
+  get location(): string {
+    return this.directory;
+  }
+
+  private path(name: string): string {
+    if (!isPlainFileName(name)) throw new ToolError(`refusing the name '${name}': not a plain file name`, { code: 'UNSAFE_NAME' });
+    return join(this.directory, name);
+  }
+
+  async readManifest(name: string): Promise<Buffer> {
+    return readRegularFile(this.path(name), { max: MAX_MANIFEST_BYTES, what: 'manifest' });
+  }
+
+  async readPart(name: string, size: number, onBytes?: (n: number) => void): Promise<Buffer> {
+    return readRegularFile(this.path(name), { exact: size, what: 'part', onBytes });
+  }
+
+  createWriter(o: { prefix: string; maxParts: number }): PartWriter {
+    return new DirectoryWriter(this, o.prefix, o.maxParts);
+  }
+
+  /** @internal the writer's path for a name (checked). */
+  pathOf(name: string): string {
+    return this.path(name);
+  }
+}
+
+/**
+ * Reads a file that must be a regular file (after following a symlink): opened without blocking, so a FIFO cannot
+ * hang us, and read no further than the bound allows.
+ */
+export async function readRegularFile(path: string, o: { exact?: number; max?: number; what: string; onBytes?: (n: number) => void }): Promise<Buffer> {
+  let fh;
+  try {
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ToolError(`cannot read ${o.what} ${path}: ${code === 'ENOENT' ? 'it does not exist' : code ?? (err as Error).message}`, { cause: err, code: 'IO_ERROR' });
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new ToolError(`${o.what} ${path} is not a regular file; a bundle's files must be plain files`, { code: 'IO_ERROR' });
+    const stream = fh.createReadStream({ highWaterMark: 1 << 20, autoClose: false });
+    if (o.exact !== undefined) return await collectExactly(stream, o.exact, `${o.what} ${path}`, o.onBytes);
+    const limit = o.max ?? MAX_MANIFEST_BYTES;
+    if (st.size > limit) throw new ToolError(`${o.what} ${path} is over ${limit} bytes: not a ${o.what}`, { code: 'MANIFEST_INVALID' });
+    const chunks: Buffer[] = [];
+    let n = 0;
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      n += chunk.length;
+      if (n > limit) throw new ToolError(`${o.what} ${path} is over ${limit} bytes: not a ${o.what}`, { code: 'MANIFEST_INVALID' });
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks);
+  } finally {
+    await fh.close();
+  }
+}
+
+class DirectoryWriter implements PartWriter {
+  private readonly temps = new Map<number, string>();
+
+  constructor(private readonly store: DirectoryStore, private readonly prefix: string, private readonly maxParts: number) {}
+
+  async putPart(index: number, data: Buffer, _sums: PartSums): Promise<void> {
+    const temp = tempPathBeside(this.store.pathOf(partName(this.prefix, index, this.maxParts)));
+    this.temps.set(index, temp);
+    await writeFile(temp, data, { flag: 'wx', mode: 0o644 });
+  }
+
+  async commit(names: string[], manifest?: { name: string; data: Buffer }): Promise<void> {
+    const manifestTemp = manifest && tempPathBeside(this.store.pathOf(manifest.name));
+    const committed: string[] = [];
+    try {
+      if (manifest && manifestTemp) await writeFile(manifestTemp, manifest.data, { flag: 'wx', mode: 0o644 });
+      for (const [index, temp] of [...this.temps].sort(([a], [b]) => a - b)) {
+        const final = this.store.pathOf(names[index]!);
+        await rename(temp, final);
+        committed.push(final);
+        this.temps.delete(index);
+      }
+      if (manifest && manifestTemp) await rename(manifestTemp, this.store.pathOf(manifest.name));
+    } catch (err) {
+      // All or nothing: parts already renamed go again, with the manifest's temporary.
+      await Promise.all([...committed, ...(manifestTemp ? [manifestTemp] : [])].map((p) => rm(p, { force: true })));
+      await this.abort();
+      throw err;
+    }
+  }
+
+  async abort(): Promise<void> {
+    await Promise.all([...this.temps.values()].map((p) => rm(p, { force: true })));
+    this.temps.clear();
+  }
+}

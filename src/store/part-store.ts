@@ -1,0 +1,88 @@
+import { createHash } from 'node:crypto';
+import { ToolError } from '../errors.js';
+import { PART_SIZE, partCount } from '../format/part-name.js';
+import type { Manifest, ManifestPart } from '../format/manifest.js';
+
+/** What a bundle's stages measured of one part: written into the manifest, sent as Content-MD5. */
+export interface PartSums { sha1: string; md5: string }
+
+/**
+ * Where a bundle's parts and manifest live: a directory or an S3 prefix. Operations read and write bundles only
+ * through this interface, so bundling, unbundling and transfers are the same code whatever the store.
+ */
+export interface PartStore {
+  /** For messages: a directory path or s3://bucket/prefix. */
+  readonly location: string;
+  /** Whether a part that fails its digest is worth one more read (a transfer can go bad; a local file cannot). */
+  readonly rereadOnMismatch: boolean;
+  /** The manifest's bytes, refused past MAX_MANIFEST_BYTES. */
+  readManifest(name: string): Promise<Buffer>;
+  /** Exactly `size` bytes of a part; a longer or shorter part is refused without reading past `size` + 1 bytes. */
+  readPart(name: string, size: number, onBytes?: (n: number) => void): Promise<Buffer>;
+  /** Starts writing a bundle: nothing appears under a final name before commit(). */
+  createWriter(o: { prefix: string; maxParts: number }): PartWriter;
+}
+
+/** A bundle being written: parts in any order under provisional names, then all of it at once, manifest last. */
+export interface PartWriter {
+  putPart(index: number, data: Buffer, sums: PartSums): Promise<void>;
+  /** Gives the parts their final names (in index order) and then writes the manifest, if any. */
+  commit(names: string[], manifest?: { name: string; data: Buffer }): Promise<void>;
+  /** Removes everything written so far. */
+  abort(): Promise<void>;
+}
+
+/** Real manifests are a few KB; anything this large is not one. */
+export const MAX_MANIFEST_BYTES = 1 << 20;
+
+/** The size each part must have: the manifest's bundled_size cut at PART_SIZE. Refuses manifests where that fails. */
+export function expectedPartSizes(m: Pick<Manifest, 'bundledSize' | 'parts'>, source: string): number[] {
+  const count = m.parts.length;
+  if (!Number.isSafeInteger(m.bundledSize) || m.bundledSize < 1 || partCount(m.bundledSize) !== count) {
+    throw new ToolError(`manifest ${source}: bundled_size ${m.bundledSize} does not fit ${count} part(s) of at most ${PART_SIZE} bytes`, { code: 'MANIFEST_INVALID' });
+  }
+  return m.parts.map((_, i) => (i < count - 1 ? PART_SIZE : m.bundledSize - (count - 1) * PART_SIZE));
+}
+
+/** SHA-1 (hex) and MD5 (base64) of a part. */
+export function partSums(data: Buffer): PartSums {
+  return { sha1: createHash('sha1').update(data).digest('hex'), md5: createHash('md5').update(data).digest('base64') };
+}
+
+/**
+ * The one part verifier: reads a part bounded by its expected size and checks its SHA-1 against the manifest before
+ * any of its bytes are used. A mismatch is read once more where the store says a transfer may have gone bad.
+ */
+export async function readVerifiedPart(store: PartStore, part: ManifestPart, size: number, onBytes?: (n: number) => void): Promise<{ data: Buffer; sums: PartSums }> {
+  for (let attempt = 1; ; attempt++) {
+    let counted = 0;
+    const data = await store.readPart(part.filename, size, onBytes && ((n) => { counted += n; onBytes(n); }));
+    const sums = partSums(data);
+    if (sums.sha1 === part.digest.toLowerCase()) return { data, sums };
+    onBytes?.(-counted);
+    if (!store.rereadOnMismatch || attempt >= 2) {
+      throw new ToolError(
+        `part ${part.filename} in ${store.location} is corrupt: its SHA-1 is ${sums.sha1} but the manifest says ${part.digest}` +
+          `${attempt > 1 ? ' (read twice)' : ''}; get or upload the bundle again`,
+        { code: 'PART_DIGEST_MISMATCH' },
+      );
+    }
+  }
+}
+
+/** Collects a stream into exactly `size` bytes, refusing a longer or shorter one without reading further. */
+export async function collectExactly(stream: AsyncIterable<Buffer> & { destroy?: () => void }, size: number, what: string, onBytes?: (n: number) => void): Promise<Buffer> {
+  const out = Buffer.allocUnsafe(size);
+  let n = 0;
+  for await (const chunk of stream) {
+    if (n + chunk.length > size) {
+      stream.destroy?.();
+      throw new ToolError(`${what} is longer than the ${size} bytes its manifest allows; get the bundle again`, { code: 'PART_DIGEST_MISMATCH' });
+    }
+    chunk.copy(out, n);
+    n += chunk.length;
+    onBytes?.(chunk.length);
+  }
+  if (n !== size) throw new ToolError(`${what} is ${n} bytes, but its manifest says ${size}; get the bundle again`, { code: 'PART_DIGEST_MISMATCH' });
+  return out;
+}

@@ -1,0 +1,126 @@
+import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type ObjectCannedACL } from '@aws-sdk/client-s3';
+import type { Readable } from 'node:stream';
+import { ToolError } from '../errors.js';
+import { isPlainFileName, partName } from '../format/part-name.js';
+import { s3Call } from '../s3/call.js';
+import type { S3Target } from '../s3/client.js';
+import { idleWatchdog } from '../s3/idle-watchdog.js';
+import { MAX_MANIFEST_BYTES, collectExactly, partSums, type PartStore, type PartSums, type PartWriter } from './part-store.js';
+
+/** The canned ACLs a bundle can be written with; EC2 needs aws-exec-read (or public-read) to read it. */
+export const ACLS = ['aws-exec-read', 'public-read', 'bucket-owner-full-control', 'private'] as const;
+export type Acl = (typeof ACLS)[number];
+
+/** A bundle under an S3 key prefix. Parts are written with the ACL and Content-MD5, retried from memory. */
+export class S3Store implements PartStore {
+  readonly rereadOnMismatch = true;
+  constructor(readonly target: S3Target, readonly acl: Acl = 'aws-exec-read') {}
+
+  get location(): string {
+    return `s3://${this.target.bucket}/${this.target.keyPrefix}`;
+  }
+
+  key(name: string): string {
+    if (!isPlainFileName(name)) throw new ToolError(`refusing the object name '${name}': not a plain file name`, { code: 'UNSAFE_NAME' });
+    return this.target.keyPrefix + name;
+  }
+
+  async readManifest(name: string): Promise<Buffer> {
+    const key = this.key(name);
+    return s3Call(this.target, { action: 'GetObject', key }, async () => {
+      const out = await this.target.client.send(new GetObjectCommand({ Bucket: this.target.bucket, Key: key }));
+      const body = out.Body as Readable;
+      const chunks: Buffer[] = [];
+      let n = 0;
+      try {
+        for await (const c of body.pipe(idleWatchdog(this.target.timeoutMs, key)) as AsyncIterable<Buffer>) {
+          n += c.length;
+          if (n > MAX_MANIFEST_BYTES) throw new ToolError(`s3://${this.target.bucket}/${key} is over ${MAX_MANIFEST_BYTES} bytes: not a manifest`, { code: 'MANIFEST_INVALID' });
+          chunks.push(c);
+        }
+      } finally {
+        body.destroy();
+      }
+      return Buffer.concat(chunks);
+    });
+  }
+
+  async readPart(name: string, size: number, onBytes?: (n: number) => void): Promise<Buffer> {
+    const key = this.key(name);
+    return s3Call(this.target, { action: 'GetObject', key }, async () => {
+      let counted = 0;
+      try {
+        const out = await this.target.client.send(new GetObjectCommand({ Bucket: this.target.bucket, Key: key }));
+        const body = out.Body as Readable;
+        try {
+          return await collectExactly(body.pipe(idleWatchdog(this.target.timeoutMs, key)), size, `part s3://${this.target.bucket}/${key}`,
+            (n) => { counted += n; onBytes?.(n); });
+        } finally {
+          body.destroy();
+        }
+      } catch (err) {
+        onBytes?.(-counted);
+        throw err;
+      }
+    });
+  }
+
+  /** PUTs one object from memory with the ACL and Content-MD5. */
+  async put(key: string, data: Buffer, md5 = partSums(data).md5): Promise<void> {
+    await s3Call(this.target, { action: 'PutObject', key }, () =>
+      this.target.client.send(new PutObjectCommand({
+        Bucket: this.target.bucket, Key: key, Body: data, ContentLength: data.length, ContentMD5: md5, ACL: this.acl as ObjectCannedACL,
+      })));
+  }
+
+  async delete(key: string): Promise<void> {
+    await s3Call(this.target, { action: 'DeleteObject', key }, () =>
+      this.target.client.send(new DeleteObjectCommand({ Bucket: this.target.bucket, Key: key })));
+  }
+
+  createWriter(o: { prefix: string; maxParts: number }): PartWriter {
+    return new S3Writer(this, o.prefix, o.maxParts);
+  }
+}
+
+/**
+ * Parts go up as they come, named for the most parts the bundle can have; if the final count needs fewer digits,
+ * commit() copies them to their final names inside S3. The manifest goes up last, after every part.
+ */
+class S3Writer implements PartWriter {
+  private readonly keys = new Map<number, string>();
+  private readonly written = new Set<string>();
+
+  constructor(private readonly store: S3Store, private readonly prefix: string, private readonly maxParts: number) {}
+
+  async putPart(index: number, data: Buffer, sums: PartSums): Promise<void> {
+    const key = this.store.key(partName(this.prefix, index, this.maxParts));
+    this.keys.set(index, key);
+    this.written.add(key);
+    await this.store.put(key, data, sums.md5);
+  }
+
+  async commit(names: string[], manifest?: { name: string; data: Buffer }): Promise<void> {
+    const { target } = this.store;
+    for (const [index, key] of [...this.keys].sort(([a], [b]) => a - b)) {
+      const final = this.store.key(names[index]!);
+      if (final === key) continue;
+      await s3Call(target, { action: 'CopyObject', key: final }, () =>
+        target.client.send(new CopyObjectCommand({
+          Bucket: target.bucket, Key: final, CopySource: `${target.bucket}/${encodeURIComponent(key)}`, ACL: this.store.acl as ObjectCannedACL,
+        })));
+      this.written.add(final);
+      await this.store.delete(key);
+      this.written.delete(key);
+    }
+    if (manifest) await this.store.put(this.store.key(manifest.name), manifest.data);
+    this.written.clear();
+  }
+
+  /** Deletes every object this writer put (the manifest is never among them: it goes last, in commit). */
+  async abort(): Promise<void> {
+    const keys = [...this.written];
+    this.written.clear();
+    for (const key of keys) await this.store.delete(key).catch(() => {});
+  }
+}
