@@ -1,78 +1,56 @@
 import { basename } from 'node:path';
-import { DeleteBucketCommand, DeleteObjectCommand, ListObjectsCommand } from '@aws-sdk/client-s3';
-import { readManifest } from './manifest-file.js';
-import type { S3Target } from '../s3/client.js';
+import { DeleteBucketCommand } from '@aws-sdk/client-s3';
+import type { EventHandler } from '../events.js';
+import { s3Call } from '../s3/call.js';
 import { s3ErrorCode } from '../s3/errors.js';
 import { runPool } from '../s3/pool.js';
-import { s3Call } from '../s3/call.js';
+import type { S3Store } from '../store/s3-store.js';
+import { readManifest } from './manifest-file.js';
 
 export interface DeleteOptions {
-  target: S3Target;
-  manifestPath?: string;     // -m: a local manifest; delete it and its parts
-  prefix?: string;           // -p: list under the key prefix and delete the bundle's keys
+  store: S3Store;
+  manifestPath?: string;     // a local manifest: delete it and its parts
+  prefix?: string;           // or: list under the key prefix and delete the bundle's objects
   clear?: boolean;           // then delete the bucket if it is empty
   /** Asked with the list of names; false keeps everything. */
   confirm: (names: string[]) => Promise<boolean>;
-  line?: (text: string) => void;
-  warn?: (text: string) => void;
+  onEvent?: EventHandler;
 }
+
+export interface DeleteResult { names: string[]; deleted: string[]; bucketDeleted: boolean }
 
 const BUNDLE_SUFFIX = /^\.part\.[0-9]+$|^\.manifest(\.xml)?$/;
 
-/** The names (relative to the key prefix) of a bundle's objects, listed over every page (ListObjects v1 with Marker). */
-export async function listBundleKeys(target: S3Target, prefix: string): Promise<string[]> {
-  const full = target.keyPrefix + prefix;
-  const names: string[] = [];
-  let marker: string | undefined;
-  for (;;) {
-    const page = await s3Call(target, { action: 'ListObjects' }, () =>
-      target.client.send(new ListObjectsCommand({ Bucket: target.bucket, Prefix: full, Marker: marker })));
-    const keys = (page.Contents ?? []).map((c) => c.Key ?? '');
-    for (const key of keys) {
-      if (key.startsWith(full) && BUNDLE_SUFFIX.test(key.slice(full.length))) names.push(key.slice(target.keyPrefix.length));
-    }
-    if (!page.IsTruncated || keys.length === 0) return names;
-    marker = page.NextMarker ?? keys[keys.length - 1];
-  }
-}
-
-/** Deletes a bundle's objects (one DELETE per key, concurrently) after confirmation, then the bucket with --clear. */
-export async function deleteBundle(o: DeleteOptions): Promise<{ deleted: string[]; bucketDeleted: boolean }> {
-  const { target } = o;
+/** Deletes a bundle's objects (one DELETE per key, concurrently) after confirmation, then the bucket if asked. */
+export async function deleteBundle(o: DeleteOptions): Promise<DeleteResult> {
+  const { store } = o;
+  const { target } = store;
   let names: string[];
   if (o.manifestPath) {
     names = [basename(o.manifestPath), ...(await readManifest(o.manifestPath)).parts.map((p) => p.filename)];
   } else {
-    names = await listBundleKeys(target, o.prefix ?? '');
+    const prefix = o.prefix ?? '';
+    names = await store.list(prefix, (name) => BUNDLE_SUFFIX.test(name.slice(prefix.length)));
   }
   const deleted: string[] = [];
-  if (names.length === 0) {
-    o.line?.('No files to delete.');
-  } else {
-    o.line?.('Deleting files:');
-    for (const n of names) o.line?.(`   - ${n}`);
-    if (await o.confirm(names)) {
-      await runPool(names, target.concurrency, async (name) => {
-        const key = target.keyPrefix + name;
-        await s3Call(target, { action: 'DeleteObject', key }, () => target.client.send(new DeleteObjectCommand({ Bucket: target.bucket, Key: key })));
-        deleted.push(name);
-        o.line?.(`Deleted ${name}`);
-      });
-    } else {
-      o.line?.('Nothing deleted.');
-    }
+  if (names.length === 0) o.onEvent?.({ type: 'step', step: 'nothing-to-delete' });
+  else if (await o.confirm(names)) {
+    await runPool(names, target.concurrency, async (name) => {
+      await store.delete(store.key(name));
+      deleted.push(name);
+      o.onEvent?.({ type: 'part', action: 'deleted', name });
+    });
   }
   let bucketDeleted = false;
   if (o.clear) {
-    o.line?.(`Attempting to delete bucket ${target.bucket}...`);
+    o.onEvent?.({ type: 'step', step: 'deleting-bucket', name: target.bucket });
     try {
       await s3Call(target, { action: 'DeleteBucket' }, () => target.client.send(new DeleteBucketCommand({ Bucket: target.bucket })));
       bucketDeleted = true;
     } catch (err) {
       if (s3ErrorCode((err as Error).cause) !== 'BucketNotEmpty') throw err;
-      o.warn?.(`Bucket ${target.bucket} is not empty, so it was kept.`);
+      o.onEvent?.({ type: 'warning', message: `Bucket ${target.bucket} is not empty, so it was kept.` });
     }
   }
-  o.line?.('ec2-delete-bundle complete.');
-  return { deleted, bucketDeleted };
+  return { names, deleted, bucketDeleted };
 }

@@ -1,116 +1,65 @@
-import { createWriteStream } from 'node:fs';
-import { rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { ToolError, UsageError } from '../errors.js';
-import { loadPrivateKey } from '../crypto/keys.js';
+import { ToolError } from '../errors.js';
+import type { EventHandler } from '../events.js';
 import { decryptLegacyManifest, isLegacyEncryptedManifest } from '../crypto/legacy-manifest.js';
-import { parseManifest, type ManifestPart } from '../format/manifest.js';
-import { DigestTap } from '../stream/digest-tap.js';
-import { tempPathBeside, writeFileAtomically } from '../stream/atomic-write.js';
-import type { S3Target } from '../s3/client.js';
-import { isPlainFileName } from '../format/part-name.js';
+import { loadPrivateKey } from '../crypto/keys.js';
 import { runPool } from '../s3/pool.js';
-import { s3Call } from '../s3/call.js';
-
-const MAX_MANIFEST_BYTES = 16 << 20;
+import { DirectoryStore } from '../store/directory-store.js';
+import { expectedPartSizes, readVerifiedPart, type PartStore } from '../store/part-store.js';
+import { checkManifest } from './manifest-file.js';
 
 export interface DownloadOptions {
-  target: S3Target;
-  manifestName: string;          // object name under the key prefix, e.g. image.manifest.xml
-  directory: string;             // must exist
-  privateKeyPath?: string;       // only for a legacy encrypted manifest
-  line?: (text: string) => void;
-  warn?: (text: string) => void;
-  progress?: (doneBytes: number, totalBytes: number, partsDone: number, partsTotal: number) => void;
+  /** Where the bundle is (an S3Store). */
+  source: PartStore;
+  /** The manifest's name beside the parts, e.g. image.manifest.xml. */
+  manifestName: string;
+  /** The local directory written into; it must exist. */
+  directory: string;
+  /** Only for the original's legacy encrypted manifests. */
+  privateKeyPath?: string;
+  /** Parts transferred at once (default 4). */
+  concurrency?: number;
+  onEvent?: EventHandler;
 }
 
-/** Destroys the stream when no byte has come for `ms`: a stalled body must not hang the download. */
-function idleWatchdog(ms: number, what: string): Transform {
-  let timer: NodeJS.Timeout;
-  const t: Transform = new Transform({
-    transform(chunk, _enc, cb) { timer.refresh(); cb(null, chunk); },
-    flush(cb) { clearTimeout(timer); cb(); },
-    destroy(err, cb) { clearTimeout(timer); cb(err); },
-  });
-  timer = setTimeout(() => t.destroy(Object.assign(new Error(`no data for ${ms / 1000}s while reading ${what}`), { name: 'TimeoutError' })), ms);
-  return t;
-}
-
-async function fetchManifest(o: DownloadOptions): Promise<string> {
-  const { target } = o;
-  const key = target.keyPrefix + o.manifestName;
-  const data = await s3Call(target, { action: 'GetObject', key }, async () => {
-    const out = await target.client.send(new GetObjectCommand({ Bucket: target.bucket, Key: key }));
-    const chunks: Buffer[] = [];
-    let n = 0;
-    for await (const c of out.Body as Readable) {
-      n += (c as Buffer).length;
-      if (n > MAX_MANIFEST_BYTES) throw new ToolError(`s3://${target.bucket}/${key} is over 16 MiB: not a manifest`);
-      chunks.push(c as Buffer);
-    }
-    return Buffer.concat(chunks);
-  });
-  if (!isLegacyEncryptedManifest(data)) return data.toString('utf8');
-  if (!o.privateKeyPath) throw new ToolError(`manifest s3://${target.bucket}/${key} is encrypted (legacy format): pass the private key with -k/--privatekey`);
-  o.line?.('Decrypting manifest ...');
-  return decryptLegacyManifest(data, loadPrivateKey(o.privateKeyPath), `s3://${target.bucket}/${key}`);
-}
-
-/** GETs one part into a temp file, checking its SHA-1 as it streams; renamed to its name only when it matches. */
-async function downloadPart(o: DownloadOptions, part: ManifestPart, onBytes: (n: number) => void): Promise<number> {
-  const { target } = o;
-  const key = target.keyPrefix + part.filename;
-  const final = join(o.directory, part.filename);
-  let mismatches = 0;
-  return s3Call(target, { action: 'GetObject', key }, async () => {
-    const tmp = tempPathBeside(final);
-    let counted = 0;
-    try {
-      const out = await target.client.send(new GetObjectCommand({ Bucket: target.bucket, Key: key }));
-      const tap = new DigestTap((total) => { onBytes(total - counted); counted = total; });
-      await pipeline(out.Body as Readable, idleWatchdog(target.timeoutMs, key), tap, createWriteStream(tmp, { flags: 'wx' }));
-      const digest = tap.digest();
-      if (digest !== part.digest.toLowerCase()) {
-        mismatches++;
-        // A mismatch is retried once (a bad transfer), then reported (a bad object).
-        throw Object.assign(new ToolError(`part ${part.filename} (s3://${target.bucket}/${key}) is corrupt: its SHA-1 is ${digest} but the manifest says ${part.digest}${mismatches > 1 ? ' (twice)' : ''}; upload the bundle again`), { retryable: mismatches < 2, code: 'DigestMismatch' });
-      }
-      await rename(tmp, final);
-      return tap.bytes;
-    } catch (err) {
-      onBytes(-counted);
-      await unlink(tmp).catch(() => {});
-      throw err;
-    }
-  });
-}
-
-/** Downloads a bundle: the manifest (decrypting a legacy one), then the parts concurrently, each verified. */
+/**
+ * Downloads a bundle: the manifest (decrypting a legacy one), then the parts concurrently, each bounded by the size
+ * the manifest allows and verified before it is written; every file under a temporary name, the manifest committed
+ * last, so a failed download leaves nothing behind.
+ */
 export async function downloadBundle(o: DownloadOptions): Promise<{ manifestPath: string; parts: string[] }> {
-  const { target } = o;
-  if (!isPlainFileName(o.manifestName)) throw new UsageError(`-m/--manifest has invalid value '${o.manifestName}': a plain object name is needed, without '/', '\\' or '..'`);
-  const manifestPath = join(o.directory, o.manifestName);
-  o.line?.(`Downloading manifest ${target.keyPrefix}${o.manifestName} from ${target.bucket} to ${manifestPath} ...`);
-  const xml = await fetchManifest(o);
-  const source = `s3://${target.bucket}/${target.keyPrefix}${o.manifestName}`;
-  const manifest = parseManifest(xml, source);
-  await writeFileAtomically(manifestPath, xml);
+  const target = new DirectoryStore(o.directory);
+  const manifestPath = target.pathOf(o.manifestName);
+  const source = `${o.source.location}${o.manifestName}`;
+  o.onEvent?.({ type: 'step', step: 'downloading-manifest', name: o.manifestName });
+  let data = await o.source.readManifest(o.manifestName);
+  if (isLegacyEncryptedManifest(data)) {
+    if (!o.privateKeyPath) throw new ToolError(`manifest ${source} is encrypted (legacy format): pass the private key with -k/--privatekey`);
+    o.onEvent?.({ type: 'step', step: 'decrypting-manifest' });
+    data = Buffer.from(decryptLegacyManifest(data, loadPrivateKey(o.privateKeyPath), source));
+  }
+  const manifest = checkManifest(data.toString('utf8'), source);
+  const sizes = expectedPartSizes(manifest, source);
+  const names = manifest.parts.map((p) => p.filename);
 
+  const writer = target.createWriter({ names });
+  const total = manifest.bundledSize;
   let done = 0;
   let partsDone = 0;
-  const total = manifest.bundledSize;
-  const names: string[] = [];
-  o.progress?.(0, total, 0, manifest.parts.length);
-  await runPool(manifest.parts, target.concurrency, async (part) => {
-    o.line?.(`Downloading part ${target.keyPrefix}${part.filename} to ${join(o.directory, part.filename)} ...`);
-    await downloadPart(o, part, (n) => { done += n; o.progress?.(done, total, partsDone, manifest.parts.length); });
-    partsDone++;
-    names.push(part.filename);
-    o.line?.(`Downloaded ${part.filename} from ${target.bucket}`);
-    o.progress?.(done, total, partsDone, manifest.parts.length);
-  });
-  return { manifestPath, parts: names };
+  o.onEvent?.({ type: 'progress', bytes: 0, totalBytes: total, parts: 0, totalParts: names.length });
+  try {
+    await runPool(manifest.parts, o.concurrency ?? 4, async (part, index) => {
+      o.onEvent?.({ type: 'step', step: 'downloading-part', name: part.filename });
+      const progress = (n: number) => { done += n; o.onEvent?.({ type: 'progress', bytes: done, totalBytes: total, parts: partsDone, totalParts: names.length }); };
+      const { data: bytes, sums } = await readVerifiedPart(o.source, part, sizes[index]!, progress);
+      await writer.putPart(index, bytes, sums);
+      partsDone++;
+      o.onEvent?.({ type: 'part', action: 'downloaded', name: part.filename, size: bytes.length, sha1: sums.sha1 });
+    });
+    await writer.commit(names, { name: o.manifestName, data });
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+  return { manifestPath, parts: names.map((n) => join(o.directory, n)) };
 }

@@ -1,57 +1,40 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { CreateBucketCommand, GetBucketLocationCommand, PutObjectCommand, type BucketLocationConstraint, type ObjectCannedACL } from '@aws-sdk/client-s3';
-import { ToolError } from '../errors.js';
-import { readManifest } from './manifest-file.js';
-import type { ManifestPart } from '../format/manifest.js';
+import { basename, dirname } from 'node:path';
+import { CreateBucketCommand, GetBucketLocationCommand, type BucketLocationConstraint } from '@aws-sdk/client-s3';
+import { ToolError, UsageError } from '../errors.js';
+import type { EventHandler } from '../events.js';
+import { s3Call } from '../s3/call.js';
 import type { S3Target } from '../s3/client.js';
 import { describeS3Error, s3ErrorCode } from '../s3/errors.js';
-import { s3Call } from '../s3/call.js';
 import { displayLocation, regionOfLocation } from '../s3/location.js';
 import { runPool } from '../s3/pool.js';
 import { withRetry } from '../s3/retry.js';
+import { DirectoryStore } from '../store/directory-store.js';
+import { expectedPartSizes, readVerifiedPart, type PartStore } from '../store/part-store.js';
+import type { S3Store } from '../store/s3-store.js';
+import { loadManifest } from './manifest-file.js';
 
-export const ACLS = ['aws-exec-read', 'public-read', 'bucket-owner-full-control', 'private'] as const;
-export type Acl = (typeof ACLS)[number];
-
-export interface UploadEvents {
-  line?: (text: string) => void;
-  warn?: (text: string) => void;
-  /** Bytes of parts sent so far (completed parts), of the total to send. */
-  progress?: (doneBytes: number, totalBytes: number, partsDone: number, partsTotal: number) => void;
-}
-
-export interface UploadOptions extends UploadEvents {
-  target: S3Target;
+export interface UploadOptions {
+  /** The local manifest. */
   manifestPath: string;
-  directory?: string;          // default: the manifest's folder
-  acl?: Acl;
-  startPart?: number;          // --part N: upload parts N.. only
+  /** Where the parts are (default: the manifest's directory). */
+  source?: PartStore;
+  /** The bucket and key prefix, with the ACL. */
+  store: S3Store;
+  /** Upload parts from this index on only (resuming an upload). */
+  startPart?: number;
   skipManifest?: boolean;
-  location?: string;           // deprecated --location (EU, US, or a region)
+  /** Deprecated --location of the original: EU, US or a region. */
+  location?: string;
+  onEvent?: EventHandler;
 }
 
 export interface UploadResult { manifestKey?: string; uploaded: string[]; skipped: string[] }
-
-/** SHA-1 (hex) and MD5 (base64) of a file in one streamed pass. */
-async function hashFile(path: string): Promise<{ sha1: string; md5: string; size: number }> {
-  const sha1 = createHash('sha1');
-  const md5 = createHash('md5');
-  let size = 0;
-  await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), async (source: AsyncIterable<Buffer>) => {
-    for await (const chunk of source) { sha1.update(chunk); md5.update(chunk); size += chunk.length; }
-  });
-  return { sha1: sha1.digest('hex'), md5: md5.digest('base64'), size };
-}
 
 /**
  * Makes sure the bucket exists where asked: checks its location (EU and empty mapped as the original does), exits
  * with the original's message if it is elsewhere, creates it in the requested region if missing.
  */
-export async function ensureBucket(target: S3Target, location: string | undefined, events: UploadEvents): Promise<void> {
+export async function ensureBucket(target: S3Target, location: string | undefined, onEvent?: EventHandler): Promise<void> {
   const requested = location !== undefined ? regionOfLocation(location) : target.regionGiven ? target.region : undefined;
   let current: string | undefined | null;
   try {
@@ -62,7 +45,7 @@ export async function ensureBucket(target: S3Target, location: string | undefine
     const code = s3ErrorCode(err);
     if (code === 'NoSuchBucket' || code === 'NotFound') current = null;
     else if (code === 'AccessDenied') {
-      events.warn?.(`Cannot check the location of bucket ${target.bucket} (s3:GetBucketLocation denied); assuming it exists.`);
+      onEvent?.({ type: 'warning', message: `Cannot check the location of bucket ${target.bucket} (s3:GetBucketLocation denied); assuming it exists.` });
       return;
     } else throw describeS3Error(err, { action: 'GetBucketLocation', bucket: target.bucket, region: target.region });
   }
@@ -73,7 +56,7 @@ export async function ensureBucket(target: S3Target, location: string | undefine
     return;
   }
   const region = requested ?? target.region;
-  events.line?.('Creating bucket...');
+  onEvent?.({ type: 'step', step: 'creating-bucket', name: target.bucket });
   await s3Call(target, { action: 'CreateBucket' }, async () => {
     try {
       await target.client.send(new CreateBucketCommand({
@@ -88,69 +71,51 @@ export async function ensureBucket(target: S3Target, location: string | undefine
   });
 }
 
-/** PUTs one file with the ACL and its Content-MD5, its SHA-1 checked first when the manifest gives one. */
-async function putFile(target: S3Target, key: string, path: string, acl: Acl, expectedSha1?: string): Promise<number> {
-  let h: { sha1: string; md5: string; size: number };
-  try {
-    h = await hashFile(path);
-  } catch (err) {
-    throw new ToolError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; check -d/--directory`, { cause: err });
-  }
-  if (expectedSha1 !== undefined && h.sha1 !== expectedSha1.toLowerCase()) {
-    throw new ToolError(`part ${basename(path)} does not match the manifest: its SHA-1 is ${h.sha1} but the manifest says ${expectedSha1}; bundle the image again`);
-  }
-  await s3Call(target, { action: 'PutObject', key }, () =>
-    target.client.send(new PutObjectCommand({
-      Bucket: target.bucket, Key: key, Body: createReadStream(path, { highWaterMark: 1 << 20 }),
-      ContentLength: h.size, ContentMD5: h.md5, ACL: acl as ObjectCannedACL,
-    })));
-  return h.size;
-}
 
-/** Uploads a bundle: bucket check/creation, parts concurrently (verified, with ACL and Content-MD5), the manifest last. */
+/**
+ * Uploads a bundle: copies its parts from the source store to S3, each bounded and verified against the manifest
+ * before it is sent (with the ACL and Content-MD5), concurrently; the manifest last, only after every part.
+ */
 export async function uploadBundle(o: UploadOptions): Promise<UploadResult> {
-  const { target } = o;
-  const acl = o.acl ?? 'aws-exec-read';
-  const directory = o.directory ?? dirname(o.manifestPath);
-  const manifest = await readManifest(o.manifestPath);
-  const indexed = manifest.parts.map((part, index) => ({ part, index }));
-  const todo = indexed.filter(({ index }) => o.startPart === undefined || index >= o.startPart);
-  const sizes = await Promise.all(todo.map(async ({ part }) => {
-    try { return (await stat(join(directory, part.filename))).size; } catch (err) {
-      throw new ToolError(`part ${part.filename} is missing from ${directory}: ${(err as NodeJS.ErrnoException).code}; check -d/--directory`, { cause: err });
-    }
-  }));
-  const total = sizes.reduce((a, b) => a + b, 0);
+  const { store } = o;
+  const { target } = store;
+  const source = o.source ?? new DirectoryStore(dirname(o.manifestPath));
+  const { manifest, xml } = await loadManifest({ path: o.manifestPath }, source);
+  const sizes = expectedPartSizes(manifest, o.manifestPath);
+  const count = manifest.parts.length;
+  if (o.startPart !== undefined && (!Number.isSafeInteger(o.startPart) || o.startPart < 0 || o.startPart >= count)) {
+    throw new UsageError(`part ${o.startPart} does not exist: the bundle has ${count} part(s), numbered 0 to ${count - 1}`);
+  }
+  const todo = manifest.parts.map((part, index) => ({ part, index })).filter(({ index }) => index >= (o.startPart ?? 0));
+  const total = todo.reduce((n, { index }) => n + sizes[index]!, 0);
 
-  await ensureBucket(target, o.location, o);
+  await ensureBucket(target, o.location, o.onEvent);
 
-  o.line?.(`Uploading bundled image parts to the S3 bucket ${target.bucket} ...`);
-  const skipped = indexed.filter(({ index }) => !todo.some((t) => t.index === index)).map(({ part }) => part.filename);
-  for (const name of skipped) o.line?.(`Skipping ${name}`);
+  o.onEvent?.({ type: 'step', step: 'uploading-parts', name: target.bucket });
+  const skipped = manifest.parts.slice(0, o.startPart ?? 0).map((p) => p.filename);
+  for (const name of skipped) o.onEvent?.({ type: 'part', action: 'skipped', name });
+  const writer = store.createWriter({ names: manifest.parts.map((p) => p.filename) });
   let done = 0;
-  let partsDone = 0;
   const uploaded: string[] = [];
-  o.progress?.(0, total, 0, todo.length);
-  await runPool(todo, target.concurrency, async ({ part }: { part: ManifestPart }) => {
-    const size = await putFile(target, target.keyPrefix + part.filename, join(directory, part.filename), acl, part.digest);
-    done += size;
-    partsDone++;
+  o.onEvent?.({ type: 'progress', bytes: 0, totalBytes: total, parts: 0, totalParts: todo.length });
+  await runPool(todo, target.concurrency, async ({ part, index }) => {
+    const { data, sums } = await readVerifiedPart(source, part, sizes[index]!);
+    await writer.putPart(index, data, sums);
+    done += data.length;
     uploaded.push(part.filename);
-    o.line?.(`Uploaded ${part.filename}`);
-    o.progress?.(done, total, partsDone, todo.length);
+    o.onEvent?.({ type: 'part', action: 'uploaded', name: part.filename, size: data.length, sha1: sums.sha1 });
+    o.onEvent?.({ type: 'progress', bytes: done, totalBytes: total, parts: uploaded.length, totalParts: todo.length });
   });
 
   if (o.skipManifest) {
-    o.line?.('Skipping manifest.');
-    o.line?.('Bundle upload completed.');
+    o.onEvent?.({ type: 'step', step: 'skipping-manifest' });
+    await writer.commit(manifest.parts.map((p) => p.filename));
     return { uploaded, skipped };
   }
   // Only now, with every part in place, does the manifest go up: EC2 never sees a manifest without its parts.
-  const manifestKey = target.keyPrefix + basename(o.manifestPath);
-  o.line?.('Uploading manifest ...');
-  await putFile(target, manifestKey, o.manifestPath, acl);
-  o.line?.('Uploaded manifest.');
-  o.line?.(`Manifest uploaded to: ${target.bucket}/${manifestKey}`);
-  o.line?.('Bundle upload completed.');
-  return { manifestKey, uploaded, skipped };
+  const manifestName = basename(o.manifestPath);
+  o.onEvent?.({ type: 'step', step: 'uploading-manifest' });
+  await writer.commit(manifest.parts.map((p) => p.filename), { name: manifestName, data: Buffer.from(xml) });
+  o.onEvent?.({ type: 'step', step: 'manifest-uploaded', name: `${target.bucket}/${store.key(manifestName)}` });
+  return { manifestKey: store.key(manifestName), uploaded, skipped };
 }

@@ -5,6 +5,7 @@ import { Reporter } from './reporter.js';
 import { addS3Options, targetFromFlags } from './s3-options.js';
 import type { S3Flags } from '../s3/client.js';
 import { deleteBundle } from '../bundle/delete-bundle.js';
+import { S3Store } from '../store/s3-store.js';
 
 interface Options extends CommonOptions, Partial<S3Flags> { manifest?: string; prefix?: string; clear?: boolean; yes?: boolean }
 
@@ -31,17 +32,26 @@ export function main(argv: string[] = process.argv): Promise<number> {
     const target = targetFromFlags({ ...opts, bucket } as S3Flags & { debug?: boolean }, reporter);
     try {
       await deleteBundle({
-        target, manifestPath: opts.manifest, prefix: opts.prefix, clear: opts.clear,
+        store: new S3Store(target), manifestPath: opts.manifest, prefix: opts.prefix, clear: opts.clear,
         confirm: async (names) => {
+          reporter.line('Deleting files:');
+          for (const n of names) reporter.line(`   - ${n}`);
           if (opts.yes) return true;
           if (!canPrompt(opts.batch)) {
             throw new ToolError(`refusing to delete ${names.length} object(s) without confirmation: there is no terminal to ask on${opts.batch ? ' (--batch)' : ''}; pass -y/--yes`);
           }
-          return confirm('Continue [y/N]: ');
+          const yes = await confirm('Continue [y/N]: ');
+          if (!yes) reporter.line('Nothing deleted.');
+          return yes;
         },
-        line: (t) => reporter.line(t),
-        warn: (t) => reporter.warn(t),
+        onEvent: (e) => {
+          if (e.type === 'part') reporter.line(`Deleted ${e.name}`);
+          else if (e.type === 'step' && e.step === 'nothing-to-delete') reporter.line('No files to delete.');
+          else if (e.type === 'step') reporter.line(`Attempting to delete bucket ${e.name}...`);
+          else if (e.type === 'warning') reporter.warn(e.message);
+        },
       });
+      reporter.line('ec2-delete-bundle complete.');
     } finally {
       reporter.stop();
       target.client.destroy();

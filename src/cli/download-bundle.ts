@@ -2,7 +2,9 @@ import { createCommand, invalidValue, requireDirectory, requireFile, requireOpti
 import { Reporter } from './reporter.js';
 import { addS3Options, targetFromFlags } from './s3-options.js';
 import type { S3Flags } from '../s3/client.js';
+import { join } from 'node:path';
 import { downloadBundle } from '../bundle/download-bundle.js';
+import { S3Store } from '../store/s3-store.js';
 import { isPlainFileName } from '../format/part-name.js';
 
 interface Options extends CommonOptions, Partial<S3Flags> { privatekey?: string; manifest?: string; prefix?: string; directory?: string }
@@ -30,11 +32,17 @@ export function main(argv: string[] = process.argv): Promise<number> {
     const reporter = new Reporter({ batch: opts.batch });
     const target = targetFromFlags({ ...opts, bucket } as S3Flags & { debug?: boolean }, reporter);
     try {
+      const store = new S3Store(target);
       const result = await downloadBundle({
-        target, manifestName, directory, privateKeyPath: opts.privatekey,
-        line: (t) => reporter.line(t),
-        warn: (t) => reporter.warn(t),
-        progress: (done, total, parts, of) => reporter.progress('Downloading', done, total, `${parts}/${of} parts`),
+        source: store, manifestName, directory, privateKeyPath: opts.privatekey, concurrency: target.concurrency,
+        onEvent: (e) => {
+          if (e.type === 'progress') reporter.progress('Downloading', e.bytes, e.totalBytes, `${e.parts}/${e.totalParts} parts`);
+          else if (e.type === 'part') reporter.line(`Downloaded ${e.name} from ${target.bucket}`);
+          else if (e.type === 'warning') reporter.warn(e.message);
+          else if (e.type === 'step' && e.step === 'downloading-manifest') reporter.line(`Downloading manifest ${store.key(e.name!)} from ${target.bucket} to ${join(directory, e.name!)} ...`);
+          else if (e.type === 'step' && e.step === 'decrypting-manifest') reporter.line('Decrypting manifest ...');
+          else if (e.type === 'step' && e.step === 'downloading-part') reporter.line(`Downloading part ${store.key(e.name!)} to ${join(directory, e.name!)} ...`);
+        },
       });
       reporter.stop();
       reporter.line(`Downloaded ${result.parts.length} part(s); unbundle with: ec2-unbundle -m ${result.manifestPath} -k KEY -s ${directory}`);

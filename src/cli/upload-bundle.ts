@@ -2,7 +2,10 @@ import { createCommand, invalidValue, requireOption, runCommand, type CommonOpti
 import { Reporter } from './reporter.js';
 import { addS3Options, targetFromFlags } from './s3-options.js';
 import type { S3Flags } from '../s3/client.js';
-import { ACLS, uploadBundle, type Acl } from '../bundle/upload-bundle.js';
+import { uploadBundle } from '../bundle/upload-bundle.js';
+import type { OperationStep } from '../events.js';
+import { DirectoryStore } from '../store/directory-store.js';
+import { ACLS, S3Store, type Acl } from '../store/s3-store.js';
 
 interface Options extends CommonOptions, Partial<S3Flags> {
   manifest?: string; acl?: string; directory?: string; part?: string; skipmanifest?: boolean; location?: string;
@@ -18,6 +21,18 @@ const command = () =>
     .option('--part <N>', 'Upload part N and every later part only.')
     .option('--skipmanifest', 'Do not upload the manifest.')
     .option('--location <LOCATION>', 'Deprecated: the location of the bucket (EU, US or a region); use --region.');
+
+/** The original's line for each step of an upload. */
+function uploadStepLine(step: OperationStep, name = ''): string {
+  switch (step) {
+    case 'creating-bucket': return 'Creating bucket...';
+    case 'uploading-parts': return `Uploading bundled image parts to the S3 bucket ${name} ...`;
+    case 'skipping-manifest': return 'Skipping manifest.\nBundle upload completed.';
+    case 'uploading-manifest': return 'Uploading manifest ...';
+    case 'manifest-uploaded': return `Uploaded manifest.\nManifest uploaded to: ${name}\nBundle upload completed.`;
+    default: return step;
+  }
+}
 
 /** Runs the command on argv; resolves to its exit code. */
 export function main(argv: string[] = process.argv): Promise<number> {
@@ -38,11 +53,14 @@ export function main(argv: string[] = process.argv): Promise<number> {
     const target = targetFromFlags({ ...opts, bucket } as S3Flags & { debug?: boolean }, reporter);
     try {
       const result = await uploadBundle({
-        target, manifestPath, directory: opts.directory, acl: acl as Acl, startPart, skipManifest: opts.skipmanifest,
-        location: opts.location,
-        line: (t) => reporter.line(t),
-        warn: (t) => reporter.warn(t),
-        progress: (done, total, parts, of) => reporter.progress('Uploading', done, total, `${parts}/${of} parts`),
+        store: new S3Store(target, acl as Acl), manifestPath, source: opts.directory === undefined ? undefined : new DirectoryStore(opts.directory),
+        startPart, skipManifest: opts.skipmanifest, location: opts.location,
+        onEvent: (e) => {
+          if (e.type === 'progress') reporter.progress('Uploading', e.bytes, e.totalBytes, `${e.parts}/${e.totalParts} parts`);
+          else if (e.type === 'part') reporter.line(`${e.action === 'skipped' ? 'Skipping' : 'Uploaded'} ${e.name}`);
+          else if (e.type === 'warning') reporter.warn(e.message);
+          else if (e.type === 'step') reporter.line(uploadStepLine(e.step, e.name));
+        },
       });
       reporter.stop();
       if (result.manifestKey) {

@@ -2,9 +2,9 @@ import { constants } from 'node:fs';
 import { open, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ToolError } from '../errors.js';
-import { isPlainFileName, partName } from '../format/part-name.js';
+import { isPlainFileName } from '../format/part-name.js';
 import { tempPathBeside } from '../stream/atomic-write.js';
-import { MAX_MANIFEST_BYTES, collectExactly, type PartStore, type PartSums, type PartWriter } from './part-store.js';
+import { MAX_MANIFEST_BYTES, collectExactly, provisionalName, type PartStore, type PartSums, type PartWriter, type WriterOptions } from './part-store.js';
 
 /** A bundle in a local directory. */
 export class DirectoryStore implements PartStore {
@@ -28,8 +28,8 @@ export class DirectoryStore implements PartStore {
     return readRegularFile(this.path(name), { exact: size, what: 'part', onBytes });
   }
 
-  createWriter(o: { prefix: string; maxParts: number }): PartWriter {
-    return new DirectoryWriter(this, o.prefix, o.maxParts);
+  createWriter(o: WriterOptions): PartWriter {
+    return new DirectoryWriter(this, o);
   }
 
   /** @internal the writer's path for a name (checked). */
@@ -73,10 +73,10 @@ export async function readRegularFile(path: string, o: { exact?: number; max?: n
 class DirectoryWriter implements PartWriter {
   private readonly temps = new Map<number, string>();
 
-  constructor(private readonly store: DirectoryStore, private readonly prefix: string, private readonly maxParts: number) {}
+  constructor(private readonly store: DirectoryStore, private readonly naming: WriterOptions) {}
 
   async putPart(index: number, data: Buffer, _sums: PartSums): Promise<void> {
-    const temp = tempPathBeside(this.store.pathOf(partName(this.prefix, index, this.maxParts)));
+    const temp = tempPathBeside(this.store.pathOf(provisionalName(this.naming, index)));
     this.temps.set(index, temp);
     await writeFile(temp, data, { flag: 'wx', mode: 0o644 });
   }

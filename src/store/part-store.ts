@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ToolError } from '../errors.js';
-import { PART_SIZE, partCount } from '../format/part-name.js';
+import { PART_SIZE, partCount, partName } from '../format/part-name.js';
 import type { Manifest, ManifestPart } from '../format/manifest.js';
 
 /** What a bundle's stages measured of one part: written into the manifest, sent as Content-MD5. */
@@ -20,7 +20,18 @@ export interface PartStore {
   /** Exactly `size` bytes of a part; a longer or shorter part is refused without reading past `size` + 1 bytes. */
   readPart(name: string, size: number, onBytes?: (n: number) => void): Promise<Buffer>;
   /** Starts writing a bundle: nothing appears under a final name before commit(). */
-  createWriter(o: { prefix: string; maxParts: number }): PartWriter;
+  createWriter(o: WriterOptions): PartWriter;
+}
+
+/**
+ * How the writer names parts until commit: from the bundle's name and the most parts it can have (a bundle being
+ * made), or the names a manifest already gives (a bundle being copied).
+ */
+export type WriterOptions = { prefix: string; maxParts: number } | { names: readonly string[] };
+
+/** The name part `index` is written under before commit. */
+export function provisionalName(o: WriterOptions, index: number): string {
+  return 'names' in o ? o.names[index]! : partName(o.prefix, index, o.maxParts);
 }
 
 /** A bundle being written: parts in any order under provisional names, then all of it at once, manifest last. */
@@ -63,7 +74,7 @@ export async function readVerifiedPart(store: PartStore, part: ManifestPart, siz
     if (!store.rereadOnMismatch || attempt >= 2) {
       throw new ToolError(
         `part ${part.filename} in ${store.location} is corrupt: its SHA-1 is ${sums.sha1} but the manifest says ${part.digest}` +
-          `${attempt > 1 ? ' (read twice)' : ''}; get or upload the bundle again`,
+          `${attempt > 1 ? ' (read twice)' : ''}; the part is damaged: make or download the bundle again`,
         { code: 'PART_DIGEST_MISMATCH' },
       );
     }

@@ -1,11 +1,11 @@
-import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type ObjectCannedACL } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, ListObjectsCommand, PutObjectCommand, type ObjectCannedACL } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import { ToolError } from '../errors.js';
-import { isPlainFileName, partName } from '../format/part-name.js';
+import { isPlainFileName } from '../format/part-name.js';
 import { s3Call } from '../s3/call.js';
 import type { S3Target } from '../s3/client.js';
 import { idleWatchdog } from '../s3/idle-watchdog.js';
-import { MAX_MANIFEST_BYTES, collectExactly, partSums, type PartStore, type PartSums, type PartWriter } from './part-store.js';
+import { MAX_MANIFEST_BYTES, collectExactly, partSums, provisionalName, type PartStore, type PartSums, type PartWriter, type WriterOptions } from './part-store.js';
 
 /** The canned ACLs a bundle can be written with; EC2 needs aws-exec-read (or public-read) to read it. */
 export const ACLS = ['aws-exec-read', 'public-read', 'bucket-owner-full-control', 'private'] as const;
@@ -78,8 +78,24 @@ export class S3Store implements PartStore {
       this.target.client.send(new DeleteObjectCommand({ Bucket: this.target.bucket, Key: key })));
   }
 
-  createWriter(o: { prefix: string; maxParts: number }): PartWriter {
-    return new S3Writer(this, o.prefix, o.maxParts);
+  /** Names (relative to the key prefix) of the objects starting with `prefix` that `keep` accepts, over every page (ListObjects v1 with Marker). */
+  async list(prefix: string, keep: (name: string) => boolean): Promise<string[]> {
+    const { target } = this;
+    const full = target.keyPrefix + prefix;
+    const names: string[] = [];
+    let marker: string | undefined;
+    for (;;) {
+      const page = await s3Call(target, { action: 'ListObjects' }, () =>
+        target.client.send(new ListObjectsCommand({ Bucket: target.bucket, Prefix: full, Marker: marker })));
+      const keys = (page.Contents ?? []).map((c) => c.Key ?? '');
+      for (const key of keys) if (key.startsWith(full) && keep(key.slice(target.keyPrefix.length))) names.push(key.slice(target.keyPrefix.length));
+      if (!page.IsTruncated || keys.length === 0) return names;
+      marker = page.NextMarker ?? keys[keys.length - 1];
+    }
+  }
+
+  createWriter(o: WriterOptions): PartWriter {
+    return new S3Writer(this, o);
   }
 }
 
@@ -91,10 +107,10 @@ class S3Writer implements PartWriter {
   private readonly keys = new Map<number, string>();
   private readonly written = new Set<string>();
 
-  constructor(private readonly store: S3Store, private readonly prefix: string, private readonly maxParts: number) {}
+  constructor(private readonly store: S3Store, private readonly naming: WriterOptions) {}
 
   async putPart(index: number, data: Buffer, sums: PartSums): Promise<void> {
-    const key = this.store.key(partName(this.prefix, index, this.maxParts));
+    const key = this.store.key(provisionalName(this.naming, index));
     this.keys.set(index, key);
     this.written.add(key);
     await this.store.put(key, data, sums.md5);

@@ -85,16 +85,21 @@ describe('ec2-download-bundle', () => {
     expect(up.code).toBe(0);
   });
 
-  it('fails naming a corrupted part, after one retry, and leaves no file under its name', async () => {
-    await c().send(new PutObjectCommand({ Bucket: 'dl-bucket', Key: 'pre/multipart.img.part.1', Body: randomBytes(1000) }));
+  it('fails naming a corrupted part, after one more read, and leaves no file under its name', async () => {
+    await c().send(new PutObjectCommand({ Bucket: 'dl-bucket', Key: 'pre/multipart.img.part.1', Body: randomBytes(10 * 1024 * 1024) }));
     const dir = await fresh('dl-corrupt');
     const r = await runCli('ec2-download-bundle', ['-b', 'dl-bucket/pre', '-p', 'multipart.img', '-d', dir, ...s3(['--concurrency', '1'])], { env });
     expect(r.code).toBe(254);
-    expect(r.stderr).toMatch(/^Retrying GetObject pre\/multipart\.img\.part\.1 .*DigestMismatch/m);
-    expect(r.stderr).toMatch(/^ERROR: part multipart\.img\.part\.1 \(s3:\/\/dl-bucket\/pre\/multipart\.img\.part\.1\) is corrupt: its SHA-1 is [0-9a-f]{40} but the manifest says/m);
+    expect(r.stderr).toMatch(/^ERROR: part multipart\.img\.part\.1 in s3:\/\/dl-bucket\/pre\/ is corrupt: its SHA-1 is [0-9a-f]{40} but the manifest says [0-9a-f]{40} \(read twice\)/m);
     expect(objectRequests(proxy.log, 'GET', 'dl-bucket').filter((q) => q.path.endsWith('part.1'))).toHaveLength(2);
-    expect(existsSync(join(dir, 'multipart.img.part.1'))).toBe(false);
-    expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    expect(readdirSync(dir)).toEqual([]);
+
+    // A body shorter than the manifest allows is named as such.
+    await c().send(new PutObjectCommand({ Bucket: 'dl-bucket', Key: 'pre/multipart.img.part.1', Body: randomBytes(1000) }));
+    const short = await runCli('ec2-download-bundle', ['-b', 'dl-bucket/pre', '-p', 'multipart.img', '-d', dir, ...s3(['--concurrency', '1'])], { env });
+    expect(short.code).toBe(254);
+    expect(short.stderr).toMatch(/^ERROR: part s3:\/\/dl-bucket\/pre\/multipart\.img\.part\.1 is 1000 bytes, but its manifest says 10485760/m);
+    expect(readdirSync(dir)).toEqual([]);
     // Put it back for the other tests.
     await c().send(new PutObjectCommand({ Bucket: 'dl-bucket', Key: 'pre/multipart.img.part.1', Body: readFileSync(join(fixture.dir, 'multipart.img.part.1')) }));
   });

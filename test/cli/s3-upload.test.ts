@@ -84,7 +84,7 @@ describe('ec2-upload-bundle on s3rver', () => {
       await fh.close();
       const r = await runCli('ec2-upload-bundle', ['-b', 'up-bad', '-m', bad.manifest, '--url', proxy.url, ...creds, '--concurrency', '1', '--batch'], { env });
       expect(r.code).toBe(254);
-      expect(r.stderr).toMatch(/^ERROR: part multipart\.img\.part\.1 does not match the manifest/);
+      expect(r.stderr).toMatch(/^ERROR: part multipart\.img\.part\.1 in .* is corrupt: its SHA-1 is [0-9a-f]{40} but the manifest says [0-9a-f]{40}; the part is damaged: make or download the bundle again$/m);
       const puts = objectRequests(proxy.log, 'PUT', 'up-bad').map((q) => q.path);
       expect(puts).not.toContain('/up-bad/multipart.img.part.1');
       expect(puts).not.toContain('/up-bad/multipart.img.manifest.xml');
