@@ -5,12 +5,21 @@ export { TOOL_NAME, TOOL_VERSION, toolBundler } from './version.js';
 
 export { bundleImage, type BundleOptions, type BundleResult } from './bundle/bundle-image.js';
 export { unbundle, type UnbundleOptions } from './bundle/unbundle.js';
-export { readManifest } from './bundle/manifest-file.js';
+export { readManifest, loadManifest, checkManifest, type ManifestSource } from './bundle/manifest-file.js';
+export { uploadBundle, ensureBucket, type UploadOptions, type UploadResult } from './bundle/upload-bundle.js';
+export { downloadBundle, type DownloadOptions } from './bundle/download-bundle.js';
+export { deleteBundle, type DeleteOptions, type DeleteResult } from './bundle/delete-bundle.js';
+
+export { type PartStore, type PartWriter, type PartSums, expectedPartSizes, readVerifiedPart } from './store/part-store.js';
+export { DirectoryStore } from './store/directory-store.js';
+export { S3Store, ACLS, type Acl } from './store/s3-store.js';
+export { createS3Target, type S3Target } from './s3/client.js';
+export type { AmiToolsEvent, EventHandler, OperationStep } from './events.js';
 export { migrateManifest, type MigrateOptions, type MigrateResult } from './bundle/migrate.js';
 
 export {
   MANIFEST_VERSION, ManifestError, buildManifestXml, buildSignedText, parseManifest, signedSubstring,
-  type BlockDeviceMapping, type Manifest, type ManifestPart,
+  type BlockDeviceMapping, type LaunchFields, type Manifest, type ManifestPart,
 } from './format/manifest.js';
 export { PART_SIZE, isPlainFileName, partCount, partName } from './format/part-name.js';
 export * as tar from './format/tar-header.js';

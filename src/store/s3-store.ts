@@ -123,7 +123,7 @@ class S3Writer implements PartWriter {
       if (final === key) continue;
       await s3Call(target, { action: 'CopyObject', key: final }, () =>
         target.client.send(new CopyObjectCommand({
-          Bucket: target.bucket, Key: final, CopySource: `${target.bucket}/${encodeURIComponent(key)}`, ACL: this.store.acl as ObjectCannedACL,
+          Bucket: target.bucket, Key: final, CopySource: `${target.bucket}/${key.split('/').map(encodeURIComponent).join('/')}`, ACL: this.store.acl as ObjectCannedACL,
         })));
       this.written.add(final);
       await this.store.delete(key);
