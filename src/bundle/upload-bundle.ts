@@ -7,7 +7,7 @@ import type { S3Target } from '../s3/client.js';
 import { describeS3Error, s3ErrorCode } from '../s3/errors.js';
 import { displayLocation, regionOfLocation } from '../s3/location.js';
 import { runPool } from '../s3/pool.js';
-import { withRetry } from '../s3/retry.js';
+import { withRetry } from '../aws/retry.js';
 import { DirectoryStore } from '../store/directory-store.js';
 import { expectedPartSizes, readVerifiedPart, type PartStore } from '../store/part-store.js';
 import type { S3Store } from '../store/s3-store.js';

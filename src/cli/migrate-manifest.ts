@@ -3,7 +3,7 @@ import { ec2ClientFactory } from '../ec2/client.js';
 import { createCommand, requireFile, runCommand, type CommonOptions } from './command.js';
 import { UsageError } from '../errors.js';
 import { canPrompt, confirm } from './prompt.js';
-import { Reporter } from './reporter.js';
+import { Reporter, announceRetry } from './reporter.js';
 
 interface Flags extends CommonOptions {
   cert?: string;
@@ -41,9 +41,8 @@ export function main(argv: string[] = process.argv): Promise<number> {
     const privateKeyPath = requireFile(o.privatekey, '--privatekey');
     if (o.ec2cert !== undefined) requireFile(o.ec2cert, '--ec2cert');
     if (o.mapping && !o.region) throw new UsageError('If using automatic mapping, --region must be provided.');
-    const clients = o.mapping ? ec2ClientFactory({ accessKey: o.accessKey, secretKey: o.secretKey }) : undefined;
-
     const reporter = new Reporter(o);
+    const clients = o.mapping ? ec2ClientFactory({ accessKey: o.accessKey, secretKey: o.secretKey, onRetry: announceRetry(reporter) }) : undefined;
     await migrateManifest({
       manifestPath, certPath, privateKeyPath,
       region: o.region, mapping: o.mapping, kernelId: o.kernel, ramdiskId: o.ramdisk, clients,

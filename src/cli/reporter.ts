@@ -61,3 +61,9 @@ export class Reporter {
     this.spinner?.stop();
   }
 }
+
+/** Retries of S3 and EC2 requests, announced on stderr the same way. */
+export function announceRetry(reporter: Reporter) {
+  return (what: string, attempt: number, attempts: number, delayMs: number, reason: string): void =>
+    reporter.warn(`Retrying ${what} in ${(delayMs / 1000).toFixed(1)}s (attempt ${attempt + 1} of ${attempts}): ${reason}`);
+}

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { FinalizeHandler, FinalizeHandlerArguments, MetadataBearer } from '@smithy/types';
-import type { Reporter } from './reporter.js';
+import { announceRetry, type Reporter } from './reporter.js';
 import { createS3Target, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, type S3Flags, type S3Target } from '../s3/client.js';
 
 /** The S3 flags of the original (-b -a -s -t --url --region --sigv --retry) plus ours (--concurrency --timeout --path-style). */
@@ -23,10 +23,7 @@ const REDACTED = new Set(['authorization', 'x-amz-security-token']);
 
 /** Builds the target from the flags; retries are announced on stderr; --debug logs requests with secrets redacted. */
 export function targetFromFlags(flags: S3Flags & { debug?: boolean }, reporter: Reporter): S3Target {
-  const target = createS3Target(flags, {
-    onRetry: (what, attempt, attempts, delayMs, reason) =>
-      reporter.warn(`Retrying ${what} in ${(delayMs / 1000).toFixed(1)}s (attempt ${attempt + 1} of ${attempts}): ${reason}`),
-  });
+  const target = createS3Target(flags, { onRetry: announceRetry(reporter) });
   if (flags.debug) {
     reporter.warn(`DEBUG: endpoint ${target.endpoint ?? `(SDK default for ${target.region})`}, region ${target.region}, ` +
       `${target.pathStyle ? 'path' : 'virtual-hosted'} style, SigV${target.sigv}, credentials from ${target.credentialSource}`);

@@ -1,5 +1,7 @@
 import { EC2Client } from '@aws-sdk/client-ec2';
+import type { FinalizeHandler, FinalizeHandlerArguments, MetadataBearer } from '@smithy/types';
 import { resolveCredentials } from '../aws/credentials.js';
+import { DEFAULT_ATTEMPTS, withRetry, type RetryPolicy } from '../aws/retry.js';
 
 /** Where EC2 requests go and with which credentials. */
 export interface Ec2ClientOptions {
@@ -9,6 +11,8 @@ export interface Ec2ClientOptions {
   /** Sends every region's requests to this URL (tests, proxies). Defaults to $AMITOOLS_EC2_ENDPOINT. */
   endpoint?: string;
   env?: NodeJS.ProcessEnv;
+  /** Announces each retry; the policy is the one S3 requests use. */
+  onRetry?: RetryPolicy['onRetry'];
 }
 
 /** Creates EC2 clients, one per region, sharing credentials and endpoint overrides. */
@@ -41,9 +45,20 @@ export function ec2ClientFactory(opts: Ec2ClientOptions = {}): Ec2ClientFactory 
     if (!client) {
       const endpoint = endpointFor(region, opts);
       // Timeouts so that an unreachable endpoint fails with a message instead of hanging.
-      client = new EC2Client({ region, maxAttempts: 3, requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000 }, ...(credentials ? { credentials } : {}), ...(endpoint ? { endpoint } : {}) });
+      // The SDK's silent retries are off: ours (the S3 commands' policy) announce each one and re-sign each attempt.
+      client = new EC2Client({ region, maxAttempts: 1, requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000 }, ...(credentials ? { credentials } : {}), ...(endpoint ? { endpoint } : {}) });
+      const policy: RetryPolicy = { attempts: DEFAULT_ATTEMPTS, baseDelayMs: 500, maxDelayMs: 20_000, onRetry: opts.onRetry };
+      client.middlewareStack.add((next: FinalizeHandler<any, MetadataBearer>, context) => (args: FinalizeHandlerArguments<any>) =>
+        withRetry(`${context.commandName ?? 'EC2 request'} in ${region}`, policy, () => next({ ...args, request: cloneRequest(args.request) })),
+      { step: 'finalizeRequest', priority: 'high', name: 'amitoolsRetry' });
       cache.set(region, client);
     }
     return client;
   };
+}
+
+/** A fresh copy of a request for another attempt: signing adds headers to the one it is given. */
+function cloneRequest(request: unknown): unknown {
+  const r = request as { clone?: () => unknown };
+  return typeof r?.clone === 'function' ? r.clone() : request;
 }

@@ -1,7 +1,7 @@
 import { ToolError } from '../errors.js';
 import type { S3Target } from './client.js';
 import { describeS3Error, type S3Context } from './errors.js';
-import { isTransient, withRetry } from './retry.js';
+import { isTransient, withRetry } from '../aws/retry.js';
 
 /** Runs one S3 call under the retry policy; a final failure becomes one clear line naming the object. */
 export async function s3Call<T>(target: S3Target, ctx: Omit<S3Context, 'region' | 'bucket'>, fn: () => Promise<T>): Promise<T> {

@@ -6,7 +6,7 @@ import { resolveCredentials, type CredentialFlags } from '../aws/credentials.js'
 import { UsageError } from '../errors.js';
 import { parseBucketArgument, regionFromEndpoint, usePathStyle } from './location.js';
 import { createSigV2Signer } from './sigv2.js';
-import { DEFAULT_ATTEMPTS, RETRY_FLAG_ATTEMPTS, type RetryPolicy } from './retry.js';
+import { DEFAULT_ATTEMPTS, RETRY_FLAG_ATTEMPTS, type RetryPolicy } from '../aws/retry.js';
 
 /** The S3 flags common to the three commands, as parsed by commander. */
 export interface S3Flags extends CredentialFlags {

@@ -188,6 +188,16 @@ describe('ec2-migrate-manifest maps kernel and ramdisk through EC2 (stand-in Que
     ]);
   });
 
+  it('retries a throttled EC2 request, announcing it as S3 retries are', async () => {
+    const { path } = copyManifest('options', 'customname.manifest.xml');
+    ec2.throttleNext = 1;
+    const r = await migrate(['-m', path, ...opts(), '--region', 'eu-west-1', '-a', 'AKIDFLAGEXAMPLE', '-s', 'secret'], { AMITOOLS_EC2_ENDPOINT: ec2.url });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^Retrying DescribeRegionsCommand in eu-west-1 in \d+\.\ds \(attempt 2 of 3\): HTTP 503 RequestLimitExceeded$/m);
+    expect(field(readFileSync(path, 'utf8'), 'kernel_id')).toBe('aki-7e0d250a');
+    calls();
+  });
+
   it('--debug shows the calls but never the secret key', async () => {
     const { path } = copyManifest('options', 'customname.manifest.xml');
     const secret = 'sEcReT/DoNotPrintMe+0123456789abcdefghij';

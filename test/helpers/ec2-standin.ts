@@ -13,6 +13,8 @@ export interface LoggedRequest { region: string; action: string; params: Record<
 export interface Ec2Standin {
   url: string;
   log: LoggedRequest[];
+  /** The next this-many requests are throttled (503 RequestLimitExceeded), as EC2 does under load. */
+  throttleNext: number;
   close(): Promise<void>;
 }
 
@@ -53,11 +55,16 @@ function errorXml(code: string, message: string): string {
  */
 export async function startEc2Standin(world: { regions: string[]; images: Record<string, StandinImage[]> }): Promise<Ec2Standin> {
   const log: LoggedRequest[] = [];
+  const standin = { throttleNext: 0 } as Ec2Standin;
   const reply = (res: ServerResponse, status: number, body: string) => {
     res.writeHead(status, { 'content-type': 'text/xml;charset=UTF-8', 'x-amzn-requestid': '0b1e2d3c-0000-4000-8000-000000000000' });
     res.end(body);
   };
   const handle = (req: IncomingMessage, body: string, res: ServerResponse) => {
+    if (standin.throttleNext > 0) {
+      standin.throttleNext--;
+      return reply(res, 503, errorXml('RequestLimitExceeded', 'Request limit exceeded.'));
+    }
     const params = Object.fromEntries(new URLSearchParams(body));
     const scope = /Credential=([^/]+)\/\d{8}\/([^/]+)\/ec2\/aws4_request/.exec(req.headers.authorization ?? '');
     if (!scope || scope[1] === REFUSED_KEY) return reply(res, 401, errorXml('AuthFailure', 'AWS was not able to validate the provided access credentials'));
@@ -95,9 +102,9 @@ export async function startEc2Standin(world: { regions: string[]; images: Record
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return {
+  return Object.assign(standin, {
     url: `http://127.0.0.1:${port}`,
     log,
     close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
-  };
+  });
 }

@@ -5,7 +5,7 @@ import { parseBucketArgument, regionFromEndpoint, regionOfLocation, usePathStyle
 import { signV2, stringToSignV2 } from '../../src/s3/sigv2.js';
 import { createS3Target } from '../../src/s3/client.js';
 import { resolveCredentials } from '../../src/aws/credentials.js';
-import { isTransient } from '../../src/s3/retry.js';
+import { isTransient } from '../../src/aws/retry.js';
 import { runPool } from '../../src/s3/pool.js';
 
 const noEnv = {} as NodeJS.ProcessEnv;
