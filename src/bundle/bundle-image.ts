@@ -7,7 +7,7 @@ import { DigestTap } from '../stream/digest-tap.js';
 import { createParallelGzip } from '../stream/gzip-parallel.js';
 import { PartSink } from '../stream/part-sink.js';
 import { createTarPack, describeImage } from '../stream/tar-pack.js';
-import { writeFileAtomically } from '../stream/atomic-write.js';
+import { StagedFiles, sweepStaleTemporaries } from '../stream/atomic-write.js';
 
 export interface BundleOptions {
   image: string;
@@ -26,6 +26,8 @@ export interface BundleOptions {
   kernelName?: string;
   onProgress?: (bytesRead: number, total: number) => void;
   onPart?: (filename: string) => void;
+  /** Stops the work: nothing is left in the destination, and the promise rejects. */
+  signal?: AbortSignal;
 }
 
 export interface BundleResult { manifestPath: string; manifest: Manifest; partPaths: string[] }
@@ -47,43 +49,46 @@ export async function bundleImage(o: BundleOptions): Promise<BundleResult> {
 
   const total = source.sparseMap ? source.sparseMap.reduce((n, r) => n + r.length, 0) : source.size;
   const tap = new DigestTap(o.onProgress && ((n) => o.onProgress!(Math.min(n, total), total)));
-  const sink = new PartSink(o.destination, name);
-  let written;
+  await sweepStaleTemporaries(o.destination);
+  // Parts and manifest are one group: renamed together, the manifest last, or all removed.
+  const staged = new StagedFiles({ signal: o.signal });
   try {
-    await pipeline(createTarPack(source), tap, createParallelGzip(), createCipheriv('aes-128-cbc', key, iv), sink);
-    written = await sink.finish();
+    const sink = new PartSink(staged, o.destination, name);
+    await pipeline(createTarPack(source), tap, createParallelGzip(), createCipheriv('aes-128-cbc', key, iv), sink, { signal: o.signal });
+    const written = sink.parts();
+
+    const keyHex = key.toString('hex');
+    const ivHex = iv.toString('hex');
+    const manifest: Manifest = {
+      version: '2007-10-10',
+      bundler: toolBundler(),
+      architecture: o.arch,
+      blockDeviceMappings: o.blockDeviceMappings ?? [],
+      kernelId: o.kernelId,
+      ramdiskId: o.ramdiskId,
+      productCodes: o.productCodes ?? [],
+      name,
+      user: o.user,
+      type: 'machine',
+      kernelName: o.kernelName,
+      ancestry: o.ancestry ?? [],
+      digest: tap.digest(),
+      size: source.size,
+      bundledSize: written.reduce((n, p) => n + p.size, 0),
+      ec2EncryptedKey: encryptForCertificate(ec2Cert, keyHex),
+      userEncryptedKey: encryptForCertificate(userCert, keyHex),
+      ec2EncryptedIv: encryptForCertificate(ec2Cert, ivHex),
+      userEncryptedIv: encryptForCertificate(userCert, ivHex),
+      parts: written.map((p) => ({ filename: p.filename, digest: p.digest })),
+    };
+    const xml = buildManifestXml(manifest, signHex(userKey, buildSignedText(manifest)));
+    const manifestPath = join(o.destination, `${name}.manifest.xml`);
+    await staged.write(manifestPath, xml);
+    await staged.commit();
+    for (const p of written) o.onPart?.(p.filename);
+    return { manifestPath, manifest, partPaths: written.map((p) => p.path) };
   } catch (err) {
-    await sink.abort();
+    await staged.abort();
     throw err;
   }
-  for (const p of written) o.onPart?.(p.filename);
-
-  const keyHex = key.toString('hex');
-  const ivHex = iv.toString('hex');
-  const manifest: Manifest = {
-    version: '2007-10-10',
-    bundler: toolBundler(),
-    architecture: o.arch,
-    blockDeviceMappings: o.blockDeviceMappings ?? [],
-    kernelId: o.kernelId,
-    ramdiskId: o.ramdiskId,
-    productCodes: o.productCodes ?? [],
-    name,
-    user: o.user,
-    type: 'machine',
-    kernelName: o.kernelName,
-    ancestry: o.ancestry ?? [],
-    digest: tap.digest(),
-    size: source.size,
-    bundledSize: written.reduce((n, p) => n + p.size, 0),
-    ec2EncryptedKey: encryptForCertificate(ec2Cert, keyHex),
-    userEncryptedKey: encryptForCertificate(userCert, keyHex),
-    ec2EncryptedIv: encryptForCertificate(ec2Cert, ivHex),
-    userEncryptedIv: encryptForCertificate(userCert, ivHex),
-    parts: written.map((p) => ({ filename: p.filename, digest: p.digest })),
-  };
-  const xml = buildManifestXml(manifest, signHex(userKey, buildSignedText(manifest)));
-  const manifestPath = join(o.destination, `${name}.manifest.xml`);
-  await writeFileAtomically(manifestPath, xml);
-  return { manifestPath, manifest, partPaths: written.map((p) => p.path) };
 }

@@ -1,24 +1,24 @@
 import { createHash, type Hash } from 'node:crypto';
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { tempPathBeside } from './atomic-write.js';
+import type { StagedFile, StagedFiles } from './atomic-write.js';
 import { PART_SIZE, partName } from '../format/part-name.js';
 
 export interface WrittenPart { filename: string; path: string; size: number; digest: string }
 
-interface OpenPart { fh: FileHandle; tempPath: string; size: number; hash: Hash }
+interface OpenPart { fh: FileHandle; file: StagedFile; size: number; hash: Hash }
 
 /**
  * Cuts a byte stream into PART_SIZE parts in a directory, taking each part's SHA-1 as it is written.
- * A part's final name depends on how many parts there are (the digit rule), known only at the end:
- * parts are written under temporary names and renamed by finish().
+ * Parts are staged files of the caller's group (removed with it on failure); a part's final name depends on how
+ * many parts there are (the digit rule), known only at the end: parts() names them, the group's commit renames them.
  */
 export class PartSink extends Writable {
   private current: OpenPart | undefined;
-  private readonly done: { tempPath: string; size: number; digest: string }[] = [];
+  private readonly done: { file: StagedFile; size: number; digest: string }[] = [];
 
-  constructor(private readonly directory: string, private readonly prefix: string) {
+  constructor(private readonly staged: StagedFiles, private readonly directory: string, private readonly prefix: string) {
     super({ highWaterMark: 1 << 20 });
   }
 
@@ -35,6 +35,7 @@ export class PartSink extends Writable {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    // The file itself stays with the group, which removes it on abort.
     const fh = this.current?.fh;
     this.current = undefined;
     (fh ? fh.close() : Promise.resolve()).then(() => cb(err), () => cb(err));
@@ -55,8 +56,8 @@ export class PartSink extends Writable {
   }
 
   private async openNext(): Promise<OpenPart> {
-    const tempPath = tempPathBeside(join(this.directory, `${this.prefix}.part.${this.done.length}`));
-    return { fh: await open(tempPath, 'w', 0o644), tempPath, size: 0, hash: createHash('sha1') };
+    const { file, fh } = await this.staged.create(join(this.directory, `${this.prefix}.part.${this.done.length}`));
+    return { fh, file, size: 0, hash: createHash('sha1') };
   }
 
   private async closeCurrent(): Promise<void> {
@@ -64,29 +65,16 @@ export class PartSink extends Writable {
     if (!part) return;
     this.current = undefined;
     await part.fh.close();
-    this.done.push({ tempPath: part.tempPath, size: part.size, digest: part.hash.digest('hex') });
+    this.done.push({ file: part.file, size: part.size, digest: part.hash.digest('hex') });
   }
 
-  /** Renames the parts to their final names once the stream has finished; returns them in order. */
-  async finish(): Promise<WrittenPart[]> {
+  /** Once the stream has finished: gives each part its final name (taking effect at the group's commit), in order. */
+  parts(): WrittenPart[] {
     const count = this.done.length;
-    const parts: WrittenPart[] = [];
-    for (const [i, p] of this.done.entries()) {
+    return this.done.map((p, i) => {
       const filename = partName(this.prefix, i, count);
-      const path = join(this.directory, filename);
-      await rename(p.tempPath, path);
-      parts.push({ filename, path, size: p.size, digest: p.digest });
-    }
-    return parts;
-  }
-
-  /** Removes every part written so far (after a failure). */
-  async abort(): Promise<void> {
-    if (this.current) {
-      await this.current.fh.close().catch(() => {});
-      this.done.push({ tempPath: this.current.tempPath, size: 0, digest: '' });
-      this.current = undefined;
-    }
-    await Promise.all(this.done.map((p) => rm(p.tempPath, { force: true })));
+      p.file.final = join(this.directory, filename);
+      return { filename, path: p.file.final, size: p.size, digest: p.digest };
+    });
   }
 }
