@@ -10,6 +10,7 @@ import { DigestTap } from '../stream/digest-tap.js';
 import { createPartSource, type OpenPart } from '../stream/part-source.js';
 import { TarExtract } from '../stream/tar-extract.js';
 import { readManifest } from './manifest-file.js';
+import { sweepStaleTemporaries } from '../stream/atomic-write.js';
 
 export interface UnbundleOptions {
   manifestPath: string;
@@ -18,6 +19,8 @@ export interface UnbundleOptions {
   destination: string;
   certPath?: string;
   onProgress?: (bytes: number, total: number) => void;
+  /** Stops the work: the files extracted so far are removed, and the promise rejects. */
+  signal?: AbortSignal;
 }
 
 /** The AES key and IV of a bundle as 32-digit hex, decrypted from the manifest's user copies. */
@@ -43,10 +46,11 @@ export async function unbundle(o: UnbundleOptions, openPart: OpenPart = partsFro
   const manifest = await readManifest(o.manifestPath, o.certPath);
   const { keyHex, ivHex } = decryptBundleKey(manifest, loadPrivateKey(o.privateKeyPath), o.privateKeyPath);
   const tap = new DigestTap(o.onProgress && ((n) => o.onProgress!(n, manifest.size)));
+  await sweepStaleTemporaries(o.destination);
   const extract = new TarExtract({ directory: o.destination });
   const decipher = createDecipheriv('aes-128-cbc', Buffer.from(keyHex, 'hex'), Buffer.from(ivHex, 'hex'));
   try {
-    await pipeline(createPartSource(manifest.parts, openPart), decipher, createGunzip({ chunkSize: 1 << 20 }), tap, extract).catch((err: Error & { code?: string }) => {
+    await pipeline(createPartSource(manifest.parts, openPart), decipher, createGunzip({ chunkSize: 1 << 20 }), tap, extract, { signal: o.signal }).catch((err: Error & { code?: string }) => {
       if (err.code === 'ERR_OSSL_BAD_DECRYPT') throw new ToolError('decryption failed: the bundle does not decrypt with the key in its manifest (parts from another bundle?)');
       if (err.code?.startsWith('Z_')) throw new ToolError(`the decrypted bundle is not valid gzip data (${err.message}); parts from another bundle?`);
       throw err;

@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
 import { DeleteBucketCommand, DeleteObjectCommand, ListObjectsCommand } from '@aws-sdk/client-s3';
+import { InterruptedError } from '../errors.js';
 import { readManifest } from '../bundle/manifest-file.js';
 import type { S3Target } from './client.js';
 import { s3ErrorCode } from './errors.js';
@@ -15,18 +16,20 @@ export interface DeleteOptions {
   confirm: (names: string[]) => Promise<boolean>;
   line?: (text: string) => void;
   warn?: (text: string) => void;
+  /** Stops the work (requests in flight are cancelled); the promise rejects saying what was deleted. */
+  signal?: AbortSignal;
 }
 
 const BUNDLE_SUFFIX = /^\.part\.[0-9]+$|^\.manifest(\.xml)?$/;
 
 /** The names (relative to the key prefix) of a bundle's objects, listed over every page (ListObjects v1 with Marker). */
-export async function listBundleKeys(target: S3Target, prefix: string): Promise<string[]> {
+export async function listBundleKeys(target: S3Target, prefix: string, signal?: AbortSignal): Promise<string[]> {
   const full = target.keyPrefix + prefix;
   const names: string[] = [];
   let marker: string | undefined;
   for (;;) {
     const page = await s3Call(target, { action: 'ListObjects' }, () =>
-      target.client.send(new ListObjectsCommand({ Bucket: target.bucket, Prefix: full, Marker: marker })));
+      target.client.send(new ListObjectsCommand({ Bucket: target.bucket, Prefix: full, Marker: marker }), { abortSignal: signal }), signal);
     const keys = (page.Contents ?? []).map((c) => c.Key ?? '');
     for (const key of keys) {
       if (key.startsWith(full) && BUNDLE_SUFFIX.test(key.slice(full.length))) names.push(key.slice(target.keyPrefix.length));
@@ -43,7 +46,7 @@ export async function deleteBundle(o: DeleteOptions): Promise<{ deleted: string[
   if (o.manifestPath) {
     names = [basename(o.manifestPath), ...(await readManifest(o.manifestPath)).parts.map((p) => p.filename)];
   } else {
-    names = await listBundleKeys(target, o.prefix ?? '');
+    names = await listBundleKeys(target, o.prefix ?? '', o.signal);
   }
   const deleted: string[] = [];
   if (names.length === 0) {
@@ -52,12 +55,18 @@ export async function deleteBundle(o: DeleteOptions): Promise<{ deleted: string[
     o.line?.('Deleting files:');
     for (const n of names) o.line?.(`   - ${n}`);
     if (await o.confirm(names)) {
-      await runPool(names, target.concurrency, async (name) => {
-        const key = target.keyPrefix + name;
-        await s3Call(target, { action: 'DeleteObject', key }, () => target.client.send(new DeleteObjectCommand({ Bucket: target.bucket, Key: key })));
-        deleted.push(name);
-        o.line?.(`Deleted ${name}`);
-      });
+      try {
+        await runPool(names, target.concurrency, async (name) => {
+          const key = target.keyPrefix + name;
+          await s3Call(target, { action: 'DeleteObject', key }, () =>
+            target.client.send(new DeleteObjectCommand({ Bucket: target.bucket, Key: key }), { abortSignal: o.signal }), o.signal);
+          deleted.push(name);
+          o.line?.(`Deleted ${name}`);
+        });
+      } catch (err) {
+        if (!o.signal?.aborted) throw err;
+        throw new InterruptedError(`${deleted.length} of ${names.length} object(s) were deleted; run ec2-delete-bundle again to delete the rest`, { cause: err });
+      }
     } else {
       o.line?.('Nothing deleted.');
     }
@@ -66,7 +75,7 @@ export async function deleteBundle(o: DeleteOptions): Promise<{ deleted: string[
   if (o.clear) {
     o.line?.(`Attempting to delete bucket ${target.bucket}...`);
     try {
-      await s3Call(target, { action: 'DeleteBucket' }, () => target.client.send(new DeleteBucketCommand({ Bucket: target.bucket })));
+      await s3Call(target, { action: 'DeleteBucket' }, () => target.client.send(new DeleteBucketCommand({ Bucket: target.bucket }), { abortSignal: o.signal }), o.signal);
       bucketDeleted = true;
     } catch (err) {
       if (s3ErrorCode((err as Error).cause) !== 'BucketNotEmpty') throw err;

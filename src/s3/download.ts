@@ -1,5 +1,3 @@
-import { createWriteStream } from 'node:fs';
-import { rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -9,7 +7,7 @@ import { loadPrivateKey } from '../crypto/keys.js';
 import { decryptLegacyManifest, isLegacyEncryptedManifest } from '../format/legacy-manifest.js';
 import { parseManifest, type ManifestPart } from '../format/manifest.js';
 import { DigestTap } from '../stream/digest-tap.js';
-import { tempPathBeside, writeFileAtomically } from '../stream/atomic-write.js';
+import { StagedFiles, sweepStaleTemporaries } from '../stream/atomic-write.js';
 import type { S3Target } from './client.js';
 import { isPlainFileName } from '../format/part-name.js';
 import { runPool } from './pool.js';
@@ -25,6 +23,8 @@ export interface DownloadOptions {
   line?: (text: string) => void;
   warn?: (text: string) => void;
   progress?: (doneBytes: number, totalBytes: number, partsDone: number, partsTotal: number) => void;
+  /** Stops the work: nothing is left in the directory, and the promise rejects. */
+  signal?: AbortSignal;
 }
 
 /** Destroys the stream when no byte has come for `ms`: a stalled body must not hang the download. */
@@ -43,7 +43,7 @@ async function fetchManifest(o: DownloadOptions): Promise<string> {
   const { target } = o;
   const key = target.keyPrefix + o.manifestName;
   const data = await s3Call(target, { action: 'GetObject', key }, async () => {
-    const out = await target.client.send(new GetObjectCommand({ Bucket: target.bucket, Key: key }));
+    const out = await target.client.send(new GetObjectCommand({ Bucket: target.bucket, Key: key }), { abortSignal: o.signal });
     const chunks: Buffer[] = [];
     let n = 0;
     for await (const c of out.Body as Readable) {
@@ -52,65 +52,78 @@ async function fetchManifest(o: DownloadOptions): Promise<string> {
       chunks.push(c as Buffer);
     }
     return Buffer.concat(chunks);
-  });
+  }, o.signal);
   if (!isLegacyEncryptedManifest(data)) return data.toString('utf8');
   if (!o.privateKeyPath) throw new ToolError(`manifest s3://${target.bucket}/${key} is encrypted (legacy format): pass the private key with -k/--privatekey`);
   o.line?.('Decrypting manifest ...');
   return decryptLegacyManifest(data, loadPrivateKey(o.privateKeyPath), `s3://${target.bucket}/${key}`);
 }
 
-/** GETs one part into a temp file, checking its SHA-1 as it streams; renamed to its name only when it matches. */
-async function downloadPart(o: DownloadOptions, part: ManifestPart, onBytes: (n: number) => void): Promise<number> {
+/** GETs one part into a staged file, checking its SHA-1 as it streams; a mismatching attempt is discarded. */
+async function downloadPart(o: DownloadOptions, staged: StagedFiles, part: ManifestPart, onBytes: (n: number) => void): Promise<number> {
   const { target } = o;
   const key = target.keyPrefix + part.filename;
   const final = join(o.directory, part.filename);
   let mismatches = 0;
   return s3Call(target, { action: 'GetObject', key }, async () => {
-    const tmp = tempPathBeside(final);
     let counted = 0;
+    let file;
     try {
-      const out = await target.client.send(new GetObjectCommand({ Bucket: target.bucket, Key: key }));
+      const out = await target.client.send(new GetObjectCommand({ Bucket: target.bucket, Key: key }), { abortSignal: o.signal });
+      const staging = await staged.create(final);
+      file = staging.file;
       const tap = new DigestTap((total) => { onBytes(total - counted); counted = total; });
-      await pipeline(out.Body as Readable, idleWatchdog(target.timeoutMs, key), tap, createWriteStream(tmp, { flags: 'wx' }));
+      await pipeline(out.Body as Readable, idleWatchdog(target.timeoutMs, key), tap, staging.fh.createWriteStream(), { signal: o.signal });
       const digest = tap.digest();
       if (digest !== part.digest.toLowerCase()) {
         mismatches++;
         // A mismatch is retried once (a bad transfer), then reported (a bad object).
         throw Object.assign(new ToolError(`part ${part.filename} (s3://${target.bucket}/${key}) is corrupt: its SHA-1 is ${digest} but the manifest says ${part.digest}${mismatches > 1 ? ' (twice)' : ''}; upload the bundle again`), { retryable: mismatches < 2, code: 'DigestMismatch' });
       }
-      await rename(tmp, final);
       return tap.bytes;
     } catch (err) {
       onBytes(-counted);
-      await unlink(tmp).catch(() => {});
+      if (file) await staged.discard(file);
       throw err;
     }
-  });
+  }, o.signal);
 }
 
-/** Downloads a bundle: the manifest (decrypting a legacy one), then the parts concurrently, each verified. */
+/**
+ * Downloads a bundle: the manifest (decrypting a legacy one), then the parts concurrently, each verified. Parts and
+ * manifest are one staged group: they get their names together, the manifest last, once every part verified.
+ */
 export async function downloadBundle(o: DownloadOptions): Promise<{ manifestPath: string; parts: string[] }> {
   const { target } = o;
   if (!isPlainFileName(o.manifestName)) throw new UsageError(`-m/--manifest has invalid value '${o.manifestName}': a plain object name is needed, without '/', '\\' or '..'`);
   const manifestPath = join(o.directory, o.manifestName);
+  await sweepStaleTemporaries(o.directory);
   o.line?.(`Downloading manifest ${target.keyPrefix}${o.manifestName} from ${target.bucket} to ${manifestPath} ...`);
   const xml = await fetchManifest(o);
   const source = `s3://${target.bucket}/${target.keyPrefix}${o.manifestName}`;
   const manifest = parseManifest(xml, source);
-  await writeFileAtomically(manifestPath, xml);
 
   let done = 0;
   let partsDone = 0;
   const total = manifest.bundledSize;
   const names: string[] = [];
-  o.progress?.(0, total, 0, manifest.parts.length);
-  await runPool(manifest.parts, target.concurrency, async (part) => {
-    o.line?.(`Downloading part ${target.keyPrefix}${part.filename} to ${join(o.directory, part.filename)} ...`);
-    await downloadPart(o, part, (n) => { done += n; o.progress?.(done, total, partsDone, manifest.parts.length); });
-    partsDone++;
-    names.push(part.filename);
-    o.line?.(`Downloaded ${part.filename} from ${target.bucket}`);
-    o.progress?.(done, total, partsDone, manifest.parts.length);
-  });
+  const staged = new StagedFiles({ signal: o.signal });
+  try {
+    o.progress?.(0, total, 0, manifest.parts.length);
+    await runPool(manifest.parts, target.concurrency, async (part) => {
+      o.line?.(`Downloading part ${target.keyPrefix}${part.filename} to ${join(o.directory, part.filename)} ...`);
+      await downloadPart(o, staged, part, (n) => { done += n; o.progress?.(done, total, partsDone, manifest.parts.length); });
+      partsDone++;
+      names.push(part.filename);
+      o.line?.(`Downloaded ${part.filename} from ${target.bucket}`);
+      o.progress?.(done, total, partsDone, manifest.parts.length);
+    });
+    o.signal?.throwIfAborted();
+    await staged.write(manifestPath, xml);
+    await staged.commit();
+  } catch (err) {
+    await staged.abort();
+    throw err;
+  }
   return { manifestPath, parts: names };
 }

@@ -4,7 +4,7 @@ import { stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { CreateBucketCommand, GetBucketLocationCommand, PutObjectCommand, type BucketLocationConstraint, type ObjectCannedACL } from '@aws-sdk/client-s3';
-import { ToolError } from '../errors.js';
+import { InterruptedError, ToolError } from '../errors.js';
 import { readManifest } from '../bundle/manifest-file.js';
 import type { ManifestPart } from '../format/manifest.js';
 import type { S3Target } from './client.js';
@@ -21,6 +21,8 @@ export interface UploadEvents {
   warn?: (text: string) => void;
   /** Bytes of parts sent so far (completed parts), of the total to send. */
   progress?: (doneBytes: number, totalBytes: number, partsDone: number, partsTotal: number) => void;
+  /** Stops the work before the manifest goes up (requests in flight are cancelled); the promise rejects. */
+  signal?: AbortSignal;
 }
 
 export interface UploadOptions extends UploadEvents {
@@ -36,24 +38,27 @@ export interface UploadOptions extends UploadEvents {
 export interface UploadResult { manifestKey?: string; uploaded: string[]; skipped: string[] }
 
 /** SHA-1 (hex) and MD5 (base64) of a file in one streamed pass. */
-async function hashFile(path: string): Promise<{ sha1: string; md5: string; size: number }> {
+async function hashFile(path: string, signal?: AbortSignal): Promise<{ sha1: string; md5: string; size: number }> {
   const sha1 = createHash('sha1');
   const md5 = createHash('md5');
   let size = 0;
   await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), async (source: AsyncIterable<Buffer>) => {
     for await (const chunk of source) { sha1.update(chunk); md5.update(chunk); size += chunk.length; }
-  });
+  }, { signal });
   return { sha1: sha1.digest('hex'), md5: md5.digest('base64'), size };
 }
 
-/** Runs one S3 call under the retry policy; a final failure becomes one clear line naming the object. */
-export async function s3Call<T>(target: S3Target, ctx: Omit<S3Context, 'region' | 'bucket'>, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs one S3 call under the retry policy; a final failure becomes one clear line naming the object. After `signal`
+ * fired, the call's own error (an abort) is passed on as it is: the caller says what the interrupt left.
+ */
+export async function s3Call<T>(target: S3Target, ctx: Omit<S3Context, 'region' | 'bucket'>, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
   const full: S3Context = { ...ctx, bucket: target.bucket, region: target.region };
   const label = ctx.key ? ctx.key : `bucket ${target.bucket}`;
   try {
-    return await withRetry(`${ctx.action} ${label}`, target.retry, fn);
+    return await withRetry(`${ctx.action} ${label}`, target.retry, fn, signal);
   } catch (err) {
-    if (err instanceof ToolError) throw err;
+    if (err instanceof ToolError || signal?.aborted) throw err;
     const e = describeS3Error(err, full);
     if (isTransient(err) && target.retry.attempts > 1) e.message += ` (gave up after ${target.retry.attempts} attempts)`;
     throw e;
@@ -69,9 +74,10 @@ export async function ensureBucket(target: S3Target, location: string | undefine
   let current: string | undefined | null;
   try {
     const out = await withRetry(`GetBucketLocation ${target.bucket}`, target.retry, () =>
-      target.client.send(new GetBucketLocationCommand({ Bucket: target.bucket })));
+      target.client.send(new GetBucketLocationCommand({ Bucket: target.bucket }), { abortSignal: events.signal }), events.signal);
     current = out.LocationConstraint ?? '';
   } catch (err) {
+    if (events.signal?.aborted) throw err;
     const code = s3ErrorCode(err);
     if (code === 'NoSuchBucket' || code === 'NotFound') current = null;
     else if (code === 'AccessDenied') {
@@ -93,20 +99,21 @@ export async function ensureBucket(target: S3Target, location: string | undefine
         Bucket: target.bucket,
         // us-east-1 takes no LocationConstraint; elsewhere the region name (not the old EU alias, which S3-compatible stores lack).
         CreateBucketConfiguration: region === 'us-east-1' ? undefined : { LocationConstraint: region as BucketLocationConstraint },
-      }));
+      }), { abortSignal: events.signal });
     } catch (err) {
       if (s3ErrorCode(err) === 'BucketAlreadyOwnedByYou') return;
       throw err;
     }
-  });
+  }, events.signal);
 }
 
 /** PUTs one file with the ACL and its Content-MD5, its SHA-1 checked first when the manifest gives one. */
-async function putFile(target: S3Target, key: string, path: string, acl: Acl, expectedSha1?: string): Promise<number> {
+async function putFile(target: S3Target, key: string, path: string, acl: Acl, expectedSha1?: string, signal?: AbortSignal): Promise<number> {
   let h: { sha1: string; md5: string; size: number };
   try {
-    h = await hashFile(path);
+    h = await hashFile(path, signal);
   } catch (err) {
+    if (signal?.aborted) throw err;
     throw new ToolError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; check -d/--directory`, { cause: err });
   }
   if (expectedSha1 !== undefined && h.sha1 !== expectedSha1.toLowerCase()) {
@@ -116,7 +123,7 @@ async function putFile(target: S3Target, key: string, path: string, acl: Acl, ex
     target.client.send(new PutObjectCommand({
       Bucket: target.bucket, Key: key, Body: createReadStream(path, { highWaterMark: 1 << 20 }),
       ContentLength: h.size, ContentMD5: h.md5, ACL: acl as ObjectCannedACL,
-    })));
+    }), { abortSignal: signal }), signal);
   return h.size;
 }
 
@@ -135,23 +142,29 @@ export async function uploadBundle(o: UploadOptions): Promise<UploadResult> {
   }));
   const total = sizes.reduce((a, b) => a + b, 0);
 
-  await ensureBucket(target, o.location, o);
-
-  o.line?.(`Uploading bundled image parts to the S3 bucket ${target.bucket} ...`);
   const skipped = indexed.filter(({ index }) => !todo.some((t) => t.index === index)).map(({ part }) => part.filename);
-  for (const name of skipped) o.line?.(`Skipping ${name}`);
   let done = 0;
   let partsDone = 0;
   const uploaded: string[] = [];
-  o.progress?.(0, total, 0, todo.length);
-  await runPool(todo, target.concurrency, async ({ part }: { part: ManifestPart }) => {
-    const size = await putFile(target, target.keyPrefix + part.filename, join(directory, part.filename), acl, part.digest);
-    done += size;
-    partsDone++;
-    uploaded.push(part.filename);
-    o.line?.(`Uploaded ${part.filename}`);
-    o.progress?.(done, total, partsDone, todo.length);
-  });
+  try {
+    await ensureBucket(target, o.location, o);
+    o.line?.(`Uploading bundled image parts to the S3 bucket ${target.bucket} ...`);
+    for (const name of skipped) o.line?.(`Skipping ${name}`);
+    o.progress?.(0, total, 0, todo.length);
+    await runPool(todo, target.concurrency, async ({ part }: { part: ManifestPart }) => {
+      const size = await putFile(target, target.keyPrefix + part.filename, join(directory, part.filename), acl, part.digest, o.signal);
+      done += size;
+      partsDone++;
+      uploaded.push(part.filename);
+      o.line?.(`Uploaded ${part.filename}`);
+      o.progress?.(done, total, partsDone, todo.length);
+    });
+    o.signal?.throwIfAborted();
+  } catch (err) {
+    if (!o.signal?.aborted) throw err;
+    throw new InterruptedError(`the manifest was not uploaded (${uploaded.length} of ${todo.length} part(s) were uploaded to s3://${target.bucket}/${target.keyPrefix}); ` +
+      'run ec2-upload-bundle again to finish, or ec2-delete-bundle to remove them', { cause: err });
+  }
 
   if (o.skipManifest) {
     o.line?.('Skipping manifest.');
@@ -161,7 +174,12 @@ export async function uploadBundle(o: UploadOptions): Promise<UploadResult> {
   // Only now, with every part in place, does the manifest go up: EC2 never sees a manifest without its parts.
   const manifestKey = target.keyPrefix + basename(o.manifestPath);
   o.line?.('Uploading manifest ...');
-  await putFile(target, manifestKey, o.manifestPath, acl);
+  try {
+    await putFile(target, manifestKey, o.manifestPath, acl, undefined, o.signal);
+  } catch (err) {
+    if (!o.signal?.aborted) throw err;
+    throw new InterruptedError(`the upload of the manifest was cancelled; run ec2-upload-bundle again to make sure s3://${target.bucket}/${manifestKey} is complete`, { cause: err });
+  }
   o.line?.('Uploaded manifest.');
   o.line?.(`Manifest uploaded to: ${target.bucket}/${manifestKey}`);
   o.line?.('Bundle upload completed.');
