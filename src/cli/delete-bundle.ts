@@ -17,7 +17,7 @@ const command = () =>
 
 /** Runs the command on argv; resolves to its exit code. */
 export function main(argv: string[] = process.argv): Promise<number> {
-  return runCommand<Options>(command(), argv, async (opts) => {
+  return runCommand<Options>(command(), argv, async (opts, _cmd, signal) => {
     const bucket = requireOption(opts.bucket, '--bucket');
     if (opts.manifest === undefined && opts.prefix === undefined) throw new UsageError('missing mandatory parameter: --manifest or --prefix');
     if (opts.manifest !== undefined && opts.prefix !== undefined) throw new UsageError('--manifest and --prefix cannot be used together');
@@ -41,6 +41,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
         },
         line: (t) => reporter.line(t),
         warn: (t) => reporter.warn(t),
+        signal,
       });
     } finally {
       reporter.stop();

@@ -16,7 +16,7 @@ const command = () =>
 
 /** Runs the command on argv; resolves to its exit code. */
 export function main(argv: string[] = process.argv): Promise<number> {
-  return runCommand<Options>(command(), argv, async (opts) => {
+  return runCommand<Options>(command(), argv, async (opts, _cmd, signal) => {
     const bucket = requireOption(opts.bucket, '--bucket');
     const directory = opts.directory ?? '.';
     requireDirectory(directory, '--directory');
@@ -35,6 +35,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
         line: (t) => reporter.line(t),
         warn: (t) => reporter.warn(t),
         progress: (done, total, parts, of) => reporter.progress('Downloading', done, total, `${parts}/${of} parts`),
+        signal,
       });
       reporter.stop();
       reporter.line(`Downloaded ${result.parts.length} part(s); unbundle with: ec2-unbundle -m ${result.manifestPath} -k KEY -s ${directory}`);

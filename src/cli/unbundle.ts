@@ -21,7 +21,7 @@ const command = () =>
 
 /** Runs the command on argv; resolves to its exit code. */
 export function main(argv: string[] = process.argv): Promise<number> {
-  return runCommand<Flags>(command(), argv, async (o) => {
+  return runCommand<Flags>(command(), argv, async (o, _cmd, signal) => {
     const privateKeyPath = requireFile(o.privatekey, '--privatekey');
     const manifestPath = requireFile(o.manifest, '--manifest');
     requireDirectory(o.source, '--source');
@@ -42,6 +42,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
         destination: o.destination,
         certPath: o.cert,
         onProgress: (done, total) => reporter.progress('Unbundling', done, total),
+        signal,
       });
     } finally {
       reporter.stop();

@@ -21,7 +21,7 @@ const command = () =>
 
 /** Runs the command on argv; resolves to its exit code. */
 export function main(argv: string[] = process.argv): Promise<number> {
-  return runCommand<Options>(command(), argv, async (opts) => {
+  return runCommand<Options>(command(), argv, async (opts, _cmd, signal) => {
     const manifestPath = requireOption(opts.manifest, '--manifest');
     const bucket = requireOption(opts.bucket, '--bucket');
     const acl = opts.acl ?? 'aws-exec-read';
@@ -43,6 +43,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
         line: (t) => reporter.line(t),
         warn: (t) => reporter.warn(t),
         progress: (done, total, parts, of) => reporter.progress('Uploading', done, total, `${parts}/${of} parts`),
+        signal,
       });
       reporter.stop();
       if (result.manifestKey) {
