@@ -66,6 +66,14 @@ export class ToolError extends AmiToolsError {
   }
 }
 
+/** The work was stopped by its caller (an abort signal, e.g. from Ctrl-C); the message says what was left. */
+export class InterruptedError extends AmiToolsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'INTERRUPTED', options);
+    this.name = 'InterruptedError';
+  }
+}
+
 /** The message of any thrown value, on one line. */
 export function errorMessage(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);

@@ -41,17 +41,20 @@ export function retryReason(err: unknown): string {
   return parts.length ? parts.join(' ') : (e?.message ?? String(err)).split('\n')[0];
 }
 
-/** Runs fn until it succeeds, a non-transient error occurs, or the attempts are spent (exponential backoff, equal jitter). */
-export async function withRetry<T>(what: string, policy: RetryPolicy, fn: (attempt: number) => Promise<T>): Promise<T> {
+/**
+ * Runs fn until it succeeds, a non-transient error occurs, or the attempts are spent (exponential backoff, equal jitter).
+ * Once `signal` fired, no further attempt starts and the wait before one is cut short.
+ */
+export async function withRetry<T>(what: string, policy: RetryPolicy, fn: (attempt: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn(attempt);
     } catch (err) {
-      if (attempt >= policy.attempts || !isTransient(err)) throw err;
+      if (signal?.aborted || attempt >= policy.attempts || !isTransient(err)) throw err;
       const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
       const delay = Math.round(cap / 2 + Math.random() * (cap / 2));
       policy.onRetry?.(what, attempt, policy.attempts, delay, retryReason(err));
-      await sleep(delay);
+      await sleep(delay, undefined, { signal });
     }
   }
 }

@@ -28,6 +28,8 @@ export interface BundleOptions extends Partial<LaunchFields> {
   /** Parts waiting for the store at once (default 1; more for a remote store). */
   partsInFlight?: number;
   onEvent?: EventHandler;
+  /** Stops the work: nothing is left in the store, and the promise rejects. */
+  signal?: AbortSignal;
 }
 
 export interface BundleResult {
@@ -62,7 +64,7 @@ export async function bundleImage(o: BundleOptions): Promise<BundleResult> {
   const writer = o.store.createWriter({ prefix: name, maxParts: partCount(maxBundledSize(tarStreamLength(source))) });
   const chunker = new PartChunker(writer, o.partsInFlight ?? 1);
   try {
-    await pipeline(createTarPack(source), tap, createParallelGzip(), createCipheriv('aes-128-cbc', key, iv), chunker);
+    await pipeline(createTarPack(source), tap, createParallelGzip(), createCipheriv('aes-128-cbc', key, iv), chunker, { signal: o.signal });
     const names = chunker.parts.map((_, i) => partName(name, i, chunker.parts.length));
     const manifest: Manifest = {
       version: '2007-10-10',
@@ -85,6 +87,7 @@ export async function bundleImage(o: BundleOptions): Promise<BundleResult> {
     };
     const xml = buildManifestXml(manifest, signHex(userKey, buildSignedText(manifest)));
     const manifestName = `${name}.manifest.xml`;
+    o.signal?.throwIfAborted();
     await writer.commit(names, { name: manifestName, data: Buffer.from(xml) });
     chunker.parts.forEach((p, i) => o.onEvent?.({ type: 'part', action: 'created', name: names[i]!, size: p.size, sha1: p.sha1 }));
     return { manifestName, manifest, xml };

@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import { DeleteBucketCommand } from '@aws-sdk/client-s3';
+import { InterruptedError } from '../errors.js';
 import type { EventHandler } from '../events.js';
-import { s3Call } from '../s3/call.js';
 import { s3ErrorCode } from '../s3/errors.js';
 import { runPool } from '../s3/pool.js';
 import type { S3Store } from '../store/s3-store.js';
@@ -15,6 +15,8 @@ export interface DeleteOptions {
   /** Asked with the list of names; false keeps everything. */
   confirm: (names: string[]) => Promise<boolean>;
   onEvent?: EventHandler;
+  /** Stops the work (requests in flight are cancelled); the promise rejects saying what was deleted. */
+  signal?: AbortSignal;
 }
 
 export interface DeleteResult { names: string[]; deleted: string[]; bucketDeleted: boolean }
@@ -35,17 +37,22 @@ export async function deleteBundle(o: DeleteOptions): Promise<DeleteResult> {
   const deleted: string[] = [];
   if (names.length === 0) o.onEvent?.({ type: 'step', step: 'nothing-to-delete' });
   else if (await o.confirm(names)) {
-    await runPool(names, target.concurrency, async (name) => {
-      await store.delete(store.key(name));
-      deleted.push(name);
-      o.onEvent?.({ type: 'part', action: 'deleted', name });
-    });
+    try {
+      await runPool(names, target.concurrency, async (name) => {
+        await store.delete(store.key(name));
+        deleted.push(name);
+        o.onEvent?.({ type: 'part', action: 'deleted', name });
+      });
+    } catch (err) {
+      if (!o.signal?.aborted) throw err;
+      throw new InterruptedError(`${deleted.length} of ${names.length} object(s) were deleted; run ec2-delete-bundle again to delete the rest`, { cause: err });
+    }
   }
   let bucketDeleted = false;
   if (o.clear) {
     o.onEvent?.({ type: 'step', step: 'deleting-bucket', name: target.bucket });
     try {
-      await s3Call(target, { action: 'DeleteBucket' }, () => target.client.send(new DeleteBucketCommand({ Bucket: target.bucket })));
+      await store.call({ action: 'DeleteBucket' }, (abortSignal) => target.client.send(new DeleteBucketCommand({ Bucket: target.bucket }), { abortSignal }));
       bucketDeleted = true;
     } catch (err) {
       if (s3ErrorCode((err as Error).cause) !== 'BucketNotEmpty') throw err;

@@ -20,6 +20,8 @@ export interface DownloadOptions {
   /** Parts transferred at once (default 4). */
   concurrency?: number;
   onEvent?: EventHandler;
+  /** Stops the work: nothing is left in the directory, and the promise rejects. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -28,7 +30,7 @@ export interface DownloadOptions {
  * last, so a failed download leaves nothing behind.
  */
 export async function downloadBundle(o: DownloadOptions): Promise<{ manifestPath: string; parts: string[] }> {
-  const target = new DirectoryStore(o.directory);
+  const target = new DirectoryStore(o.directory, { signal: o.signal });
   const manifestPath = target.pathOf(o.manifestName);
   const source = `${o.source.location}${o.manifestName}`;
   o.onEvent?.({ type: 'step', step: 'downloading-manifest', name: o.manifestName });
@@ -56,6 +58,7 @@ export async function downloadBundle(o: DownloadOptions): Promise<{ manifestPath
       partsDone++;
       o.onEvent?.({ type: 'part', action: 'downloaded', name: part.filename, size: bytes.length, sha1: sums.sha1 });
     });
+    o.signal?.throwIfAborted();
     await writer.commit(names, { name: o.manifestName, data });
   } catch (err) {
     await writer.abort();

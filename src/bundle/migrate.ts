@@ -1,6 +1,7 @@
 import type { X509Certificate } from 'node:crypto';
-import { chmod, link, readFile, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { ToolError, UsageError } from '../errors.js';
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { AmiToolsError, ToolError, UsageError } from '../errors.js';
 import { ec2CertFileName, findEc2Certificate } from '../crypto/ec2-cert.js';
 import {
   assertKeyMatchesCertificate, loadCertificate, loadPrivateKey, signHex, verifyHex,
@@ -8,7 +9,7 @@ import {
 import type { Ec2ClientFactory } from '../ec2/client.js';
 import { mapKernelAndRamdisk } from '../ec2/mapping.js';
 import { unwrapBundleKey, wrapFor } from '../crypto/key-envelope.js';
-import { tempPathBeside } from '../stream/atomic-write.js';
+import { StagedFiles, sweepStaleTemporaries } from '../stream/atomic-write.js';
 import { ManifestError, buildManifestXml, buildSignedText, parseManifest, signedSubstring, type Manifest } from '../format/manifest.js';
 
 export interface MigrateOptions {
@@ -35,6 +36,8 @@ export interface MigrateOptions {
   /** Things the user should know that are not failures (e.g. the EC2 fields were kept). */
   notice?: (line: string) => void;
   debug?: (line: string) => void;
+  /** Stops the work: nothing is written after it fired, and the promise rejects. */
+  signal?: AbortSignal;
 }
 
 export type Ec2KeyOutcome =
@@ -100,9 +103,22 @@ export async function migrateManifest(o: MigrateOptions): Promise<MigrateResult>
   const mode = (await stat(path)).mode & 0o7777;
   // A symlinked manifest is rewritten where it points, as the original's in-place write did.
   const target = await realpath(path);
+  o.signal?.throwIfAborted();
   o.onBackup?.(backupPath);
-  await writeNew(backupPath, raw, mode, true);
-  await writeNew(target, Buffer.from(out, 'utf8'), mode, false);
+  for (const dir of new Set([dirname(backupPath), dirname(target)])) await sweepStaleTemporaries(dir);
+  // The backup (never replacing an existing file) and the new manifest: both or neither.
+  const staged = new StagedFiles({ signal: o.signal });
+  try {
+    await staged.write(backupPath, raw, { mode, exactMode: true, exclusive: true });
+    await staged.write(target, out, { mode, exactMode: true });
+    await staged.commit();
+  } catch (err) {
+    await staged.abort();
+    // The backup appeared since it was checked.
+    if (((err as Error).cause as NodeJS.ErrnoException | undefined)?.code === 'EEXIST') throw backupExists(backupPath);
+    if (err instanceof AmiToolsError) throw err;
+    throw new ToolError(`cannot write '${target}': ${(err as Error).message}`, { cause: err });
+  }
   return { manifestPath: path, backupPath, manifest: migrated, ec2Key };
 }
 
@@ -188,37 +204,5 @@ async function exists(path: string): Promise<boolean> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw err;
-  }
-}
-
-/**
- * Writes data to a temporary name beside `target`, then moves it there: with `exclusive`, by link (fails if the
- * target appeared meanwhile), otherwise by rename over it.
- */
-async function writeNew(target: string, data: Buffer, mode: number, exclusive: boolean): Promise<void> {
-  const tmp = tempPathBeside(target);
-  try {
-    await writeFile(tmp, data, { flag: 'wx', mode });
-    await chmod(tmp, mode); // exactly the manifest's mode, whatever the umask
-    if (exclusive) {
-      try {
-        await link(tmp, target);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EEXIST') throw backupExists(target);
-        // A filesystem without hard links: an exclusive create is the next best thing.
-        if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'].includes(code ?? '')) throw err;
-        await writeFile(target, data, { flag: 'wx', mode }).catch((e: NodeJS.ErrnoException) => {
-          throw e.code === 'EEXIST' ? backupExists(target) : e;
-        });
-      }
-      await unlink(tmp);
-    } else {
-      await rename(tmp, target);
-    }
-  } catch (err) {
-    await unlink(tmp).catch(() => {});
-    if (err instanceof ToolError) throw err;
-    throw new ToolError(`cannot write '${target}': ${(err as Error).message}`, { cause: err });
   }
 }

@@ -8,6 +8,7 @@ import type { EventHandler } from '../events.js';
 import { createPartSource } from '../store/part-source.js';
 import type { PartStore } from '../store/part-store.js';
 import { DigestTap } from '../stream/digest-tap.js';
+import { sweepStaleTemporaries } from '../stream/atomic-write.js';
 import { TarExtract } from '../stream/tar-extract.js';
 import { loadManifest, type ManifestSource } from './manifest-file.js';
 
@@ -24,6 +25,8 @@ export interface UnbundleOptions {
   /** Parts read ahead of the one being unpacked (default 0; more for a remote store). */
   prefetch?: number;
   onEvent?: EventHandler;
+  /** Stops the work: the files extracted so far are removed, and the promise rejects. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -34,10 +37,11 @@ export async function unbundle(o: UnbundleOptions): Promise<{ files: string[] }>
   const { manifest, source } = await loadManifest(o.manifest, o.store, o.certPath);
   const { key, iv } = unwrapBundleKey(manifest, loadPrivateKey(o.privateKeyPath), o.privateKeyPath);
   const tap = new DigestTap(o.onEvent && ((n) => o.onEvent!({ type: 'progress', bytes: n, totalBytes: manifest.size })));
+  await sweepStaleTemporaries(o.destination);
   const extract = new TarExtract({ directory: o.destination });
   const decipher = createDecipheriv('aes-128-cbc', key, iv);
   try {
-    await pipeline(createPartSource(o.store, manifest, source, o.prefetch), decipher, createGunzip({ chunkSize: 1 << 20 }), tap, extract).catch((err: Error & { code?: string }) => {
+    await pipeline(createPartSource(o.store, manifest, source, o.prefetch), decipher, createGunzip({ chunkSize: 1 << 20 }), tap, extract, { signal: o.signal }).catch((err: Error & { code?: string }) => {
       if (err.code === 'ERR_OSSL_BAD_DECRYPT') throw new ToolError('decryption failed: the bundle does not decrypt with the key in its manifest (parts from another bundle?)', { code: 'DECRYPT_FAILED' });
       if (err.code?.startsWith('Z_')) throw new ToolError(`the decrypted bundle is not valid gzip data (${err.message}); parts from another bundle?`, { code: 'DECRYPT_FAILED' });
       throw err;

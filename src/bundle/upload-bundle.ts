@@ -1,9 +1,7 @@
 import { basename, dirname } from 'node:path';
 import { CreateBucketCommand, GetBucketLocationCommand, type BucketLocationConstraint } from '@aws-sdk/client-s3';
-import { ToolError, UsageError } from '../errors.js';
+import { InterruptedError, ToolError, UsageError } from '../errors.js';
 import type { EventHandler } from '../events.js';
-import { s3Call } from '../s3/call.js';
-import type { S3Target } from '../s3/client.js';
 import { describeS3Error, s3ErrorCode } from '../s3/errors.js';
 import { displayLocation, regionOfLocation } from '../s3/location.js';
 import { runPool } from '../s3/pool.js';
@@ -26,6 +24,8 @@ export interface UploadOptions {
   /** Deprecated --location of the original: EU, US or a region. */
   location?: string;
   onEvent?: EventHandler;
+  /** Stops the work before the manifest goes up (requests in flight are cancelled); the promise rejects. */
+  signal?: AbortSignal;
 }
 
 export interface UploadResult { manifestKey?: string; uploaded: string[]; skipped: string[] }
@@ -34,14 +34,16 @@ export interface UploadResult { manifestKey?: string; uploaded: string[]; skippe
  * Makes sure the bucket exists where asked: checks its location (EU and empty mapped as the original does), exits
  * with the original's message if it is elsewhere, creates it in the requested region if missing.
  */
-export async function ensureBucket(target: S3Target, location: string | undefined, onEvent?: EventHandler): Promise<void> {
+export async function ensureBucket(store: S3Store, location: string | undefined, onEvent?: EventHandler): Promise<void> {
+  const { target, signal } = store;
   const requested = location !== undefined ? regionOfLocation(location) : target.regionGiven ? target.region : undefined;
   let current: string | undefined | null;
   try {
     const out = await withRetry(`GetBucketLocation ${target.bucket}`, target.retry, () =>
-      target.client.send(new GetBucketLocationCommand({ Bucket: target.bucket })));
+      target.client.send(new GetBucketLocationCommand({ Bucket: target.bucket }), { abortSignal: signal }), signal);
     current = out.LocationConstraint ?? '';
   } catch (err) {
+    if (signal?.aborted) throw err;
     const code = s3ErrorCode(err);
     if (code === 'NoSuchBucket' || code === 'NotFound') current = null;
     else if (code === 'AccessDenied') {
@@ -57,20 +59,19 @@ export async function ensureBucket(target: S3Target, location: string | undefine
   }
   const region = requested ?? target.region;
   onEvent?.({ type: 'step', step: 'creating-bucket', name: target.bucket });
-  await s3Call(target, { action: 'CreateBucket' }, async () => {
+  await store.call({ action: 'CreateBucket' }, async (abortSignal) => {
     try {
       await target.client.send(new CreateBucketCommand({
         Bucket: target.bucket,
         // us-east-1 takes no LocationConstraint; elsewhere the region name (not the old EU alias, which S3-compatible stores lack).
         CreateBucketConfiguration: region === 'us-east-1' ? undefined : { LocationConstraint: region as BucketLocationConstraint },
-      }));
+      }), { abortSignal });
     } catch (err) {
       if (s3ErrorCode(err) === 'BucketAlreadyOwnedByYou') return;
       throw err;
     }
   });
 }
-
 
 /**
  * Uploads a bundle: copies its parts from the source store to S3, each bounded and verified against the manifest
@@ -89,23 +90,29 @@ export async function uploadBundle(o: UploadOptions): Promise<UploadResult> {
   const todo = manifest.parts.map((part, index) => ({ part, index })).filter(({ index }) => index >= (o.startPart ?? 0));
   const total = todo.reduce((n, { index }) => n + sizes[index]!, 0);
 
-  await ensureBucket(target, o.location, o.onEvent);
-
-  o.onEvent?.({ type: 'step', step: 'uploading-parts', name: target.bucket });
-  const skipped = manifest.parts.slice(0, o.startPart ?? 0).map((p) => p.filename);
-  for (const name of skipped) o.onEvent?.({ type: 'part', action: 'skipped', name });
   const writer = store.createWriter({ names: manifest.parts.map((p) => p.filename) });
   let done = 0;
   const uploaded: string[] = [];
-  o.onEvent?.({ type: 'progress', bytes: 0, totalBytes: total, parts: 0, totalParts: todo.length });
-  await runPool(todo, target.concurrency, async ({ part, index }) => {
-    const { data, sums } = await readVerifiedPart(source, part, sizes[index]!);
-    await writer.putPart(index, data, sums);
-    done += data.length;
-    uploaded.push(part.filename);
-    o.onEvent?.({ type: 'part', action: 'uploaded', name: part.filename, size: data.length, sha1: sums.sha1 });
-    o.onEvent?.({ type: 'progress', bytes: done, totalBytes: total, parts: uploaded.length, totalParts: todo.length });
-  });
+  const skipped = manifest.parts.slice(0, o.startPart ?? 0).map((p) => p.filename);
+  try {
+    await ensureBucket(store, o.location, o.onEvent);
+    o.onEvent?.({ type: 'step', step: 'uploading-parts', name: target.bucket });
+    for (const name of skipped) o.onEvent?.({ type: 'part', action: 'skipped', name });
+    o.onEvent?.({ type: 'progress', bytes: 0, totalBytes: total, parts: 0, totalParts: todo.length });
+    await runPool(todo, target.concurrency, async ({ part, index }) => {
+      const { data, sums } = await readVerifiedPart(source, part, sizes[index]!);
+      await writer.putPart(index, data, sums);
+      done += data.length;
+      uploaded.push(part.filename);
+      o.onEvent?.({ type: 'part', action: 'uploaded', name: part.filename, size: data.length, sha1: sums.sha1 });
+      o.onEvent?.({ type: 'progress', bytes: done, totalBytes: total, parts: uploaded.length, totalParts: todo.length });
+    });
+    o.signal?.throwIfAborted();
+  } catch (err) {
+    if (!o.signal?.aborted) throw err;
+    throw new InterruptedError(`the manifest was not uploaded (${uploaded.length} of ${todo.length} part(s) were uploaded to ${store.location}); ` +
+      'run ec2-upload-bundle again to finish, or ec2-delete-bundle to remove them', { cause: err });
+  }
 
   if (o.skipManifest) {
     o.onEvent?.({ type: 'step', step: 'skipping-manifest' });
@@ -115,7 +122,12 @@ export async function uploadBundle(o: UploadOptions): Promise<UploadResult> {
   // Only now, with every part in place, does the manifest go up: EC2 never sees a manifest without its parts.
   const manifestName = basename(o.manifestPath);
   o.onEvent?.({ type: 'step', step: 'uploading-manifest' });
-  await writer.commit(manifest.parts.map((p) => p.filename), { name: manifestName, data: Buffer.from(xml) });
+  try {
+    await writer.commit(manifest.parts.map((p) => p.filename), { name: manifestName, data: Buffer.from(xml) });
+  } catch (err) {
+    if (!o.signal?.aborted) throw err;
+    throw new InterruptedError(`the upload of the manifest was cancelled; run ec2-upload-bundle again to make sure ${store.location}${manifestName} is complete`, { cause: err });
+  }
   o.onEvent?.({ type: 'step', step: 'manifest-uploaded', name: `${target.bucket}/${store.key(manifestName)}` });
   return { manifestKey: store.key(manifestName), uploaded, skipped };
 }

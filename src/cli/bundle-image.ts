@@ -21,7 +21,7 @@ const command = () =>
 
 /** Runs the command on argv; resolves to its exit code. */
 export function main(argv: string[] = process.argv): Promise<number> {
-  return runCommand<Flags>(command(), argv, async (o) => {
+  return runCommand<Flags>(command(), argv, async (o, _cmd, signal) => {
     const image = requireOption(o.image, '--image');
     let size: number;
     try {
@@ -41,7 +41,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
       if (size > MAX_IMAGE_SIZE) throw new ToolError(`the specified image ${basename(image)} is too large`);
     }
 
-    await bundleAndReport(reporter, { ...flags, image, prefix: o.prefix });
+    await bundleAndReport(reporter, { ...flags, image, prefix: o.prefix, signal });
     reporter.line('ec2-bundle-image complete.');
   });
 }

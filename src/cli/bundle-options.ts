@@ -117,7 +117,7 @@ export async function bundleAndReport(reporter: Reporter, options: Omit<BundleOp
   try {
     const result = await bundleImage({
       ...options,
-      store: new DirectoryStore(options.destination),
+      store: new DirectoryStore(options.destination, { signal: options.signal }),
       onEvent: (e) => {
         if (e.type === 'progress') reporter.progress('Bundling', e.bytes, e.totalBytes);
         else if (e.type === 'part') reporter.line(`Created ${e.name}`);

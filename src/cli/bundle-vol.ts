@@ -71,7 +71,7 @@ function absolutePaths(values: string[], flag: string): string[] {
 
 /** Runs the command on argv; resolves to its exit code. */
 export function main(argv: string[] = process.argv): Promise<number> {
-  return runCommand<Flags>(command(), argv, async (o) => {
+  return runCommand<Flags>(command(), argv, async (o, _cmd, signal) => {
     const reporter = new Reporter(o);
     const sizeMB = parseSize(o.size);
     let scheme: PartitionScheme | undefined;
@@ -137,6 +137,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
       line: (s) => reporter.line(s),
       warn: (s) => reporter.warn(s),
       debug: o.debug ? (s) => reporter.warn(`DEBUG: ${s}`) : undefined,
+      signal,
     });
     reporter.line(`Image file created: ${result.imagePath}`);
     reporter.line('Volume cloning done.');
@@ -154,6 +155,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
         productCodes: f ? f.productCodes : flags.productCodes,
         blockDeviceMappings: f ? f.blockDeviceMappings : flags.blockDeviceMappings,
         ancestry: f?.ancestry,
+        signal,
       });
     }
     reporter.line(`${NAME} complete.`);

@@ -1,8 +1,10 @@
 import { statSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { UsageError, errorMessage } from '../errors.js';
-import { EXIT_USAGE, exitCodeFor } from './errors.js';
+import { InterruptedError, UsageError, errorMessage } from '../errors.js';
+import { abortAllStaged, removeAllStagedSync } from '../stream/atomic-write.js';
+import { EXIT_USAGE, exitCodeFor, exitCodeForSignal } from './errors.js';
 import { manualText } from './manual.js';
+import { abortPrompts } from './prompt.js';
 import { COPYRIGHT, TOOL_NAME, TOOL_VERSION } from '../version.js';
 
 /** Flags every command has, as in the original. */
@@ -55,13 +57,67 @@ function isFile(path: string): boolean {
   try { return statSync(path).isFile(); } catch { return false; }
 }
 
-/** Parses argv, handles --manual, runs main, and turns any error into one line on stderr and an exit code. */
+const INTERRUPTS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+/** How long an interrupted command has to stop and remove its partial output before that is done here, at once. */
+const INTERRUPT_GRACE_MS = 5000;
+const REMOVED = 'removed partial output';
+
+interface Interrupts { signal: AbortSignal; received(): NodeJS.Signals | undefined; dispose(): void }
+
+/**
+ * While a command runs, SIGINT/SIGTERM/SIGHUP abort its work through an AbortSignal (the library stops, removes what
+ * it wrote under temporary names and rejects) and every open staged group. A second signal, or work that has not
+ * stopped within the grace time, gets the synchronous removal and an immediate exit.
+ */
+function catchInterrupts(): Interrupts {
+  const controller = new AbortController();
+  let received: NodeJS.Signals | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const exitNow = (sig: NodeJS.Signals) => {
+    removeAllStagedSync();
+    process.stderr.write(`interrupted by ${sig}: ${REMOVED}\n`);
+    process.exit(exitCodeForSignal(sig));
+  };
+  const handler = (sig: NodeJS.Signals) => {
+    if (received) return exitNow(received);
+    received = sig;
+    controller.abort(new InterruptedError(REMOVED));
+    abortPrompts();
+    void abortAllStaged();
+    timer = setTimeout(() => exitNow(sig), INTERRUPT_GRACE_MS);
+  };
+  for (const s of INTERRUPTS) process.on(s, handler);
+  return {
+    signal: controller.signal,
+    received: () => received,
+    dispose() {
+      clearTimeout(timer);
+      for (const s of INTERRUPTS) process.off(s, handler);
+    },
+  };
+}
+
+/** One line for an interrupted command: what the library said the interrupt left, or that partial output is gone. */
+async function reportInterrupt(sig: NodeJS.Signals, err: unknown, debug: boolean | undefined): Promise<number> {
+  await abortAllStaged();
+  const detail = err instanceof InterruptedError ? errorMessage(err) : REMOVED;
+  process.stderr.write(`interrupted by ${sig}: ${detail}\n`);
+  if (debug && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
+  return exitCodeForSignal(sig);
+}
+
+/**
+ * Parses argv, handles --manual, runs main, and turns any error into one line on stderr and an exit code. main gets
+ * an AbortSignal that fires on SIGINT/SIGTERM/SIGHUP: pass it to the library operation. Work that completed despite
+ * a late signal exits 0; work that stopped exits 130/143/129.
+ */
 export async function runCommand<O extends CommonOptions>(
   cmd: Command,
   argv: string[],
-  main: (opts: O, cmd: Command) => Promise<void>,
+  main: (opts: O, cmd: Command, signal: AbortSignal) => Promise<void>,
 ): Promise<number> {
   let opts: O | undefined;
+  const interrupts = catchInterrupts();
   try {
     cmd.parse(argv);
     opts = cmd.opts<O>();
@@ -69,9 +125,11 @@ export async function runCommand<O extends CommonOptions>(
       process.stdout.write(manualText(cmd.name()));
       return exit(0);
     }
-    await main(opts, cmd);
+    await main(opts, cmd, interrupts.signal);
     return exit(0);
   } catch (err) {
+    const sig = interrupts.received();
+    if (sig) return exit(await reportInterrupt(sig, err, opts?.debug));
     if (err instanceof CommanderError) {
       if (err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return exit(0);
       process.stderr.write(`${err.message.replace(/^error: /, '')}\nTry '${cmd.name()} --help'\n`);
@@ -85,6 +143,8 @@ export async function runCommand<O extends CommonOptions>(
     process.stderr.write(`ERROR: ${errorMessage(err)}\n`);
     if (opts?.debug && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
     return exit(exitCodeFor(err));
+  } finally {
+    interrupts.dispose();
   }
 }
 

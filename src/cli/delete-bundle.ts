@@ -18,7 +18,7 @@ const command = () =>
 
 /** Runs the command on argv; resolves to its exit code. */
 export function main(argv: string[] = process.argv): Promise<number> {
-  return runCommand<Options>(command(), argv, async (opts) => {
+  return runCommand<Options>(command(), argv, async (opts, _cmd, signal) => {
     const bucket = requireOption(opts.bucket, '--bucket');
     if (opts.manifest === undefined && opts.prefix === undefined) throw new UsageError('missing mandatory parameter: --manifest or --prefix');
     if (opts.manifest !== undefined && opts.prefix !== undefined) throw new UsageError('--manifest and --prefix cannot be used together');
@@ -32,7 +32,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
     const target = targetFromFlags({ ...opts, bucket } as S3Flags & { debug?: boolean }, reporter);
     try {
       await deleteBundle({
-        store: new S3Store(target), manifestPath: opts.manifest, prefix: opts.prefix, clear: opts.clear,
+        store: new S3Store(target, { signal }), manifestPath: opts.manifest, prefix: opts.prefix, clear: opts.clear,
         confirm: async (names) => {
           reporter.line('Deleting files:');
           for (const n of names) reporter.line(`   - ${n}`);
@@ -50,6 +50,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
           else if (e.type === 'step') reporter.line(`Attempting to delete bucket ${e.name}...`);
           else if (e.type === 'warning') reporter.warn(e.message);
         },
+        signal,
       });
       reporter.line('ec2-delete-bundle complete.');
     } finally {

@@ -18,7 +18,7 @@ const command = () =>
 
 /** Runs the command on argv; resolves to its exit code. */
 export function main(argv: string[] = process.argv): Promise<number> {
-  return runCommand<Options>(command(), argv, async (opts) => {
+  return runCommand<Options>(command(), argv, async (opts, _cmd, signal) => {
     const bucket = requireOption(opts.bucket, '--bucket');
     const directory = opts.directory ?? '.';
     requireDirectory(directory, '--directory');
@@ -32,7 +32,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
     const reporter = new Reporter({ batch: opts.batch });
     const target = targetFromFlags({ ...opts, bucket } as S3Flags & { debug?: boolean }, reporter);
     try {
-      const store = new S3Store(target);
+      const store = new S3Store(target, { signal });
       const result = await downloadBundle({
         source: store, manifestName, directory, privateKeyPath: opts.privatekey, concurrency: target.concurrency,
         onEvent: (e) => {
@@ -43,6 +43,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
           else if (e.type === 'step' && e.step === 'decrypting-manifest') reporter.line('Decrypting manifest ...');
           else if (e.type === 'step' && e.step === 'downloading-part') reporter.line(`Downloading part ${store.key(e.name!)} to ${join(directory, e.name!)} ...`);
         },
+        signal,
       });
       reporter.stop();
       reporter.line(`Downloaded ${result.parts.length} part(s); unbundle with: ec2-unbundle -m ${result.manifestPath} -k KEY -s ${directory}`);

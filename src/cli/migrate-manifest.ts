@@ -35,7 +35,7 @@ const command = () =>
 
 /** Runs the command on argv; resolves to its exit code. */
 export function main(argv: string[] = process.argv): Promise<number> {
-  return runCommand<Flags>(command(), argv, async (o) => {
+  return runCommand<Flags>(command(), argv, async (o, _cmd, signal) => {
     const manifestPath = requireFile(o.manifest, '--manifest');
     const certPath = requireFile(o.cert, '--cert');
     const privateKeyPath = requireFile(o.privatekey, '--privatekey');
@@ -57,6 +57,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
       },
       notice: (line) => reporter.warn(line),
       debug: o.debug ? (line) => reporter.warn(`DEBUG: ${line}`) : undefined,
+      signal,
     });
     reporter.line(`Successfully migrated ${manifestPath}`);
     reporter.line(`It is now suitable for use in ${o.region ?? ''}.`);

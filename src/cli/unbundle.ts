@@ -22,7 +22,7 @@ const command = () =>
 
 /** Runs the command on argv; resolves to its exit code. */
 export function main(argv: string[] = process.argv): Promise<number> {
-  return runCommand<Flags>(command(), argv, async (o) => {
+  return runCommand<Flags>(command(), argv, async (o, _cmd, signal) => {
     const privateKeyPath = requireFile(o.privatekey, '--privatekey');
     const manifestPath = requireFile(o.manifest, '--manifest');
     requireDirectory(o.source, '--source');
@@ -38,11 +38,12 @@ export function main(argv: string[] = process.argv): Promise<number> {
     try {
       await unbundle({
         manifest: { path: manifestPath },
-        store: new DirectoryStore(o.source),
+        store: new DirectoryStore(o.source, { signal }),
         privateKeyPath,
         destination: o.destination,
         certPath: o.cert,
         onEvent: (e) => { if (e.type === 'progress') reporter.progress('Unbundling', e.bytes, e.totalBytes); },
+        signal,
       });
     } finally {
       reporter.stop();

@@ -36,7 +36,7 @@ function uploadStepLine(step: OperationStep, name = ''): string {
 
 /** Runs the command on argv; resolves to its exit code. */
 export function main(argv: string[] = process.argv): Promise<number> {
-  return runCommand<Options>(command(), argv, async (opts) => {
+  return runCommand<Options>(command(), argv, async (opts, _cmd, signal) => {
     const manifestPath = requireOption(opts.manifest, '--manifest');
     const bucket = requireOption(opts.bucket, '--bucket');
     const acl = opts.acl ?? 'aws-exec-read';
@@ -53,7 +53,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
     const target = targetFromFlags({ ...opts, bucket } as S3Flags & { debug?: boolean }, reporter);
     try {
       const result = await uploadBundle({
-        store: new S3Store(target, acl as Acl), manifestPath, source: opts.directory === undefined ? undefined : new DirectoryStore(opts.directory),
+        store: new S3Store(target, { acl: acl as Acl, signal }), manifestPath, source: opts.directory === undefined ? undefined : new DirectoryStore(opts.directory),
         startPart, skipManifest: opts.skipmanifest, location: opts.location,
         onEvent: (e) => {
           if (e.type === 'progress') reporter.progress('Uploading', e.bytes, e.totalBytes, `${e.parts}/${e.totalParts} parts`);
@@ -61,6 +61,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
           else if (e.type === 'warning') reporter.warn(e.message);
           else if (e.type === 'step') reporter.line(uploadStepLine(e.step, e.name));
         },
+        signal,
       });
       reporter.stop();
       if (result.manifestKey) {

@@ -1,15 +1,20 @@
 import { constants } from 'node:fs';
-import { open, rename, rm, writeFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ToolError } from '../errors.js';
 import { isPlainFileName } from '../format/part-name.js';
-import { tempPathBeside } from '../stream/atomic-write.js';
+import { StagedFiles, sweepStaleTemporaries, type StagedFile } from '../stream/atomic-write.js';
 import { MAX_MANIFEST_BYTES, collectExactly, provisionalName, type PartStore, type PartSums, type PartWriter, type WriterOptions } from './part-store.js';
 
 /** A bundle in a local directory. */
 export class DirectoryStore implements PartStore {
   readonly rereadOnMismatch = false;
-  constructor(readonly directory: string) {}
+  /** Stops writes: what was written under temporary names is removed. */
+  readonly signal: AbortSignal | undefined;
+
+  constructor(readonly directory: string, o: { signal?: AbortSignal } = {}) {
+    this.signal = o.signal;
+  }
 
   get location(): string {
     return this.directory;
@@ -70,39 +75,29 @@ export async function readRegularFile(path: string, o: { exact?: number; max?: n
   }
 }
 
+/** Parts and manifest as one staged group: given their names together, the manifest last, or all removed. */
 class DirectoryWriter implements PartWriter {
-  private readonly temps = new Map<number, string>();
+  private readonly staged: StagedFiles;
+  private readonly files = new Map<number, StagedFile>();
+  private swept: Promise<unknown> | undefined;
 
-  constructor(private readonly store: DirectoryStore, private readonly naming: WriterOptions) {}
+  constructor(private readonly store: DirectoryStore, private readonly naming: WriterOptions) {
+    this.staged = new StagedFiles({ signal: store.signal });
+  }
 
   async putPart(index: number, data: Buffer, _sums: PartSums): Promise<void> {
-    const temp = tempPathBeside(this.store.pathOf(provisionalName(this.naming, index)));
-    this.temps.set(index, temp);
-    await writeFile(temp, data, { flag: 'wx', mode: 0o644 });
+    // Temporaries a killed run of ours left here go first (only ours: named with a PID that is gone).
+    await (this.swept ??= sweepStaleTemporaries(this.store.directory));
+    this.files.set(index, await this.staged.write(this.store.pathOf(provisionalName(this.naming, index)), data));
   }
 
   async commit(names: string[], manifest?: { name: string; data: Buffer }): Promise<void> {
-    const manifestTemp = manifest && tempPathBeside(this.store.pathOf(manifest.name));
-    const committed: string[] = [];
-    try {
-      if (manifest && manifestTemp) await writeFile(manifestTemp, manifest.data, { flag: 'wx', mode: 0o644 });
-      for (const [index, temp] of [...this.temps].sort(([a], [b]) => a - b)) {
-        const final = this.store.pathOf(names[index]!);
-        await rename(temp, final);
-        committed.push(final);
-        this.temps.delete(index);
-      }
-      if (manifest && manifestTemp) await rename(manifestTemp, this.store.pathOf(manifest.name));
-    } catch (err) {
-      // All or nothing: parts already renamed go again, with the manifest's temporary.
-      await Promise.all([...committed, ...(manifestTemp ? [manifestTemp] : [])].map((p) => rm(p, { force: true })));
-      await this.abort();
-      throw err;
-    }
+    for (const [index, file] of this.files) file.final = this.store.pathOf(names[index]!);
+    if (manifest) await this.staged.write(this.store.pathOf(manifest.name), manifest.data);
+    await this.staged.commit();
   }
 
-  async abort(): Promise<void> {
-    await Promise.all([...this.temps.values()].map((p) => rm(p, { force: true })));
-    this.temps.clear();
+  abort(): Promise<void> {
+    return this.staged.abort();
   }
 }

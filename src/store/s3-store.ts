@@ -14,7 +14,19 @@ export type Acl = (typeof ACLS)[number];
 /** A bundle under an S3 key prefix. Parts are written with the ACL and Content-MD5, retried from memory. */
 export class S3Store implements PartStore {
   readonly rereadOnMismatch = true;
-  constructor(readonly target: S3Target, readonly acl: Acl = 'aws-exec-read') {}
+  readonly acl: Acl;
+  /** Cancels requests in flight and stops retries. */
+  readonly signal: AbortSignal | undefined;
+
+  constructor(readonly target: S3Target, o: { acl?: Acl; signal?: AbortSignal } = {}) {
+    this.acl = o.acl ?? 'aws-exec-read';
+    this.signal = o.signal;
+  }
+
+  /** Sends one request under the retry policy, cancelled by the store's signal. */
+  call<T>(ctx: Parameters<typeof s3Call>[1], send: (abortSignal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+    return s3Call(this.target, ctx, () => send(this.signal), this.signal);
+  }
 
   get location(): string {
     return `s3://${this.target.bucket}/${this.target.keyPrefix}`;
@@ -27,8 +39,8 @@ export class S3Store implements PartStore {
 
   async readManifest(name: string): Promise<Buffer> {
     const key = this.key(name);
-    return s3Call(this.target, { action: 'GetObject', key }, async () => {
-      const out = await this.target.client.send(new GetObjectCommand({ Bucket: this.target.bucket, Key: key }));
+    return this.call({ action: 'GetObject', key }, async (abortSignal) => {
+      const out = await this.target.client.send(new GetObjectCommand({ Bucket: this.target.bucket, Key: key }), { abortSignal });
       const body = out.Body as Readable;
       const chunks: Buffer[] = [];
       let n = 0;
@@ -47,10 +59,10 @@ export class S3Store implements PartStore {
 
   async readPart(name: string, size: number, onBytes?: (n: number) => void): Promise<Buffer> {
     const key = this.key(name);
-    return s3Call(this.target, { action: 'GetObject', key }, async () => {
+    return this.call({ action: 'GetObject', key }, async (abortSignal) => {
       let counted = 0;
       try {
-        const out = await this.target.client.send(new GetObjectCommand({ Bucket: this.target.bucket, Key: key }));
+        const out = await this.target.client.send(new GetObjectCommand({ Bucket: this.target.bucket, Key: key }), { abortSignal });
         const body = out.Body as Readable;
         try {
           return await collectExactly(body.pipe(idleWatchdog(this.target.timeoutMs, key)), size, `part s3://${this.target.bucket}/${key}`,
@@ -67,15 +79,20 @@ export class S3Store implements PartStore {
 
   /** PUTs one object from memory with the ACL and Content-MD5. */
   async put(key: string, data: Buffer, md5 = partSums(data).md5): Promise<void> {
-    await s3Call(this.target, { action: 'PutObject', key }, () =>
+    await this.call({ action: 'PutObject', key }, (abortSignal) =>
       this.target.client.send(new PutObjectCommand({
         Bucket: this.target.bucket, Key: key, Body: data, ContentLength: data.length, ContentMD5: md5, ACL: this.acl as ObjectCannedACL,
-      })));
+      }), { abortSignal }));
   }
 
-  async delete(key: string): Promise<void> {
-    await s3Call(this.target, { action: 'DeleteObject', key }, () =>
-      this.target.client.send(new DeleteObjectCommand({ Bucket: this.target.bucket, Key: key })));
+  /** Deletes one object; `cleanup` deletes even after the signal fired (removing what an interrupted run wrote). */
+  async delete(key: string, cleanup = false): Promise<void> {
+    if (cleanup) {
+      await s3Call(this.target, { action: 'DeleteObject', key }, () => this.target.client.send(new DeleteObjectCommand({ Bucket: this.target.bucket, Key: key })));
+      return;
+    }
+    await this.call({ action: 'DeleteObject', key }, (abortSignal) =>
+      this.target.client.send(new DeleteObjectCommand({ Bucket: this.target.bucket, Key: key }), { abortSignal }));
   }
 
   /** Names (relative to the key prefix) of the objects starting with `prefix` that `keep` accepts, over every page (ListObjects v1 with Marker). */
@@ -85,8 +102,8 @@ export class S3Store implements PartStore {
     const names: string[] = [];
     let marker: string | undefined;
     for (;;) {
-      const page = await s3Call(target, { action: 'ListObjects' }, () =>
-        target.client.send(new ListObjectsCommand({ Bucket: target.bucket, Prefix: full, Marker: marker })));
+      const page = await this.call({ action: 'ListObjects' }, (abortSignal) =>
+        target.client.send(new ListObjectsCommand({ Bucket: target.bucket, Prefix: full, Marker: marker }), { abortSignal }));
       const keys = (page.Contents ?? []).map((c) => c.Key ?? '');
       for (const key of keys) if (key.startsWith(full) && keep(key.slice(target.keyPrefix.length))) names.push(key.slice(target.keyPrefix.length));
       if (!page.IsTruncated || keys.length === 0) return names;
@@ -121,10 +138,10 @@ class S3Writer implements PartWriter {
     for (const [index, key] of [...this.keys].sort(([a], [b]) => a - b)) {
       const final = this.store.key(names[index]!);
       if (final === key) continue;
-      await s3Call(target, { action: 'CopyObject', key: final }, () =>
+      await this.store.call({ action: 'CopyObject', key: final }, (abortSignal) =>
         target.client.send(new CopyObjectCommand({
           Bucket: target.bucket, Key: final, CopySource: `${target.bucket}/${key.split('/').map(encodeURIComponent).join('/')}`, ACL: this.store.acl as ObjectCannedACL,
-        })));
+        }), { abortSignal }));
       this.written.add(final);
       await this.store.delete(key);
       this.written.delete(key);
@@ -137,6 +154,6 @@ class S3Writer implements PartWriter {
   async abort(): Promise<void> {
     const keys = [...this.written];
     this.written.clear();
-    for (const key of keys) await this.store.delete(key).catch(() => {});
+    for (const key of keys) await this.store.delete(key, true).catch(() => {});
   }
 }

@@ -4,9 +4,9 @@
 // an image bundle holds one regular file, and anything else is a sign of a foreign or hostile archive.
 import { Writable } from 'node:stream';
 import { open, mkdir, rename, rm, rmdir, chmod, utimes, type FileHandle } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
-import { join, dirname, basename, resolve, sep } from 'node:path';
+import { join, dirname, resolve, sep } from 'node:path';
 import { ToolError } from '../errors.js';
+import { tempPathBeside } from './atomic-write.js';
 import {
   BLOCK, blockPad, decodeHeader, decodeSparseExtension, decodeLongName, interpretPax, parsePax,
   Sparse10MapParser, TarFormatError, type PaxOverrides, type PaxRecord, type Region, type TarHeader,
@@ -378,8 +378,7 @@ export class TarExtract extends Writable {
     }
     const path = join(this.directory, rel);
     await this.makeDirs(dirname(path));
-    const base = basename(path);
-    const tmp = join(dirname(path), `.${Buffer.byteLength(base) > 200 ? '' : base}.amitools-${randomBytes(6).toString('hex')}.tmp`);
+    const tmp = tempPathBeside(path);
     const fh = await open(tmp, 'wx', 0o600);
     this.temps.push({ tmp, path, name: rel, size: realsize });
     this.member = {

@@ -1,7 +1,7 @@
-import { rmSync } from 'node:fs';
-import { lstat, mkdtemp, open, realpath, rename, rm } from 'node:fs/promises';
+import { lstat, mkdtemp, realpath } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ToolError } from '../errors.js';
+import { StagedFiles, sweepStaleTemporaries } from '../stream/atomic-write.js';
 import { installGrub2, checkRootDevices, planBoot, type BootKind } from './bootloader.js';
 import { installGrubLegacy, legacyFeatures } from './grub-legacy.js';
 import { detectScheme, planLayout, writePartitionTable, type DiskLayout, type PartitionScheme } from './disk-layout.js';
@@ -31,6 +31,8 @@ export interface BuildImageOptions {
   line: (s: string) => void;
   warn: (s: string) => void;
   debug?: (s: string) => void;
+  /** Stops the work (and the programs it runs): the staging directory and the partial image are removed. */
+  signal?: AbortSignal;
 }
 
 export interface BuildImageResult {
@@ -42,21 +44,6 @@ export interface BuildImageResult {
 }
 
 const MiB = 1024 * 1024;
-
-/** Removes what a build leaves behind if the process is interrupted (finally blocks don't run on signals). */
-function onSignalRemove(paths: () => string[]): () => void {
-  const handler = (sig: NodeJS.Signals) => {
-    for (const p of paths()) rmSync(p, { recursive: true, force: true });
-    process.stderr.write(`ERROR: interrupted (${sig}); the staging directory and partial image were removed\n`);
-    process.exit(sig === 'SIGINT' ? 130 : 143);
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-  return () => {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
-  };
-}
 
 /**
  * Turns a mounted volume into a disk image without mounting anything: rsync the chosen files into a staging
@@ -117,41 +104,41 @@ export async function buildImage(o: BuildImageOptions): Promise<BuildImageResult
       : `--size ${o.sizeMB} MB is too small for ${need.inodes} files (room for ${cap.inodes}); use a larger --size`);
   }
 
-  let staging: string | undefined;
-  let tmpImage: string | undefined;
-  const detach = onSignalRemove(() => [staging, tmpImage].filter((p): p is string => p !== undefined));
+  await sweepStaleTemporaries(destination);
+  // The image is a staged file; the staging directory is scratch of the same group: both go on failure or interrupt.
+  const staged = new StagedFiles({ signal: o.signal });
   try {
-    staging = await mkdtemp(join(destination, `.${basename(o.prefix)}.staging-`));
+    const staging = await mkdtemp(join(destination, `.${basename(o.prefix)}.staging-`));
+    staged.addScratch(staging);
     o.line(`Copying ${volume} into the image file ${imagePath}...`);
-    if (await copyToStaging(volume, staging, selection)) o.warn('WARNING: some files vanished while copying (the volume is in use); the rest were copied.');
+    if (await copyToStaging(volume, staging, selection, o.signal)) o.warn('WARNING: some files vanished while copying (the volume is in use); the rest were copied.');
     await prepareSpecialDirs(staging);
     await applyFstab(staging, { fstab: o.fstab, generate: o.generateFstab ? { uuid: fs.uuid, fsType: fs.type } : undefined });
     if (o.grubConfig) await applyGrubConfig(staging, o.grubConfig);
     if (o.script) {
       o.line(`Running ${o.script} ${staging}...`);
-      await runScript(o.script, staging);
+      await runScript(o.script, staging, o.signal);
     }
     const boot = await planBoot(staging, layout, o.warn);
     for (const w of await checkRootDevices(staging, fs, layout.scheme)) o.warn(w);
 
-    tmpImage = join(destination, `.${basename(o.prefix)}.partial-${process.pid}`);
-    const fh = await open(tmpImage, 'wx', 0o600);
+    const { file, fh } = await staged.create(imagePath, { mode: 0o600 });
     try {
       await fh.truncate(layout.imageBytes);
     } finally {
       await fh.close();
     }
+    const tmpImage = file.temp;
     await writePartitionTable(tmpImage, layout);
     await makeFilesystem({ image: tmpImage, staging, offset: layout.rootStart, bytes: layout.rootBytes, fs,
-      features: boot.kind === 'legacy' ? legacyFeatures(fs.type) : undefined });
+      features: boot.kind === 'legacy' ? legacyFeatures(fs.type) : undefined, signal: o.signal });
     if (boot.kind === 'grub2') await installGrub2(tmpImage, layout, boot.modulesDir!);
     if (boot.kind === 'legacy') await installGrubLegacy(tmpImage, layout, boot.stageDir!);
-    await rename(tmpImage, imagePath);
-    tmpImage = undefined;
+    o.signal?.throwIfAborted();
+    await staged.commit();
     return { imagePath, layout, fs, filtered: listing.filtered, boot: boot.kind };
-  } finally {
-    detach();
-    if (tmpImage) await rm(tmpImage, { force: true });
-    if (staging) await rm(staging, { recursive: true, force: true });
+  } catch (err) {
+    await staged.abort();
+    throw err;
   }
 }

@@ -70,13 +70,15 @@ export async function makeFilesystem(o: {
   image: string; staging: string; offset: number; bytes: number; fs: TargetFilesystem;
   /** mke2fs -O changes to its defaults for the type, e.g. '^64bit,^metadata_csum'. */
   features?: string;
+  /** Stops mke2fs (SIGTERM) when it fires. */
+  signal?: AbortSignal;
 }): Promise<void> {
   const args = ['-F', '-q', '-t', o.fs.type, '-b', String(BLOCK), '-U', o.fs.uuid];
   if (o.features) args.push('-O', o.features);
   if (o.fs.label) args.push('-L', o.fs.label);
   args.push('-E', `offset=${o.offset}`, '-d', o.staging, o.image, `${Math.floor(o.bytes / 1024)}k`);
   await new Promise<void>((resolve, reject) => {
-    const child = spawn('mke2fs', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('mke2fs', args, { stdio: ['ignore', 'pipe', 'pipe'], signal: o.signal });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));

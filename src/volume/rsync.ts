@@ -16,9 +16,10 @@ export function unescapeRsync(s: string): Buffer {
 export interface RsyncRun { code: number; stderrTail: string[] }
 
 /** Runs rsync, handing each stdout line (raw bytes as latin1) to onLine; keeps the last stderr lines for errors. */
-export function runRsync(args: string[], onLine: (line: string) => void): Promise<RsyncRun> {
+/** With `signal`, rsync is stopped (SIGTERM) when it fires. */
+export function runRsync(args: string[], onLine: (line: string) => void, signal?: AbortSignal): Promise<RsyncRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn('rsync', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+    const child = spawn('rsync', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' }, signal });
     const tail: string[] = [];
     child.stdout.setEncoding('latin1');
     child.stderr.setEncoding('latin1');

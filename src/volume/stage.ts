@@ -73,8 +73,8 @@ export async function measureSelection(volume: string, names: Buffer[]): Promise
 }
 
 /** rsync -aHAXS --numeric-ids of the selection into the staging directory. Returns true if files vanished meanwhile. */
-export async function copyToStaging(volume: string, staging: string, sel: Selection): Promise<boolean> {
-  const r = await runRsync([...RSYNC_COPY_FLAGS, ...rsyncFilterArgs(sel.rules), volume.replace(/\/?$/, '/'), staging.replace(/\/?$/, '/')], () => {});
+export async function copyToStaging(volume: string, staging: string, sel: Selection, signal?: AbortSignal): Promise<boolean> {
+  const r = await runRsync([...RSYNC_COPY_FLAGS, ...rsyncFilterArgs(sel.rules), volume.replace(/\/?$/, '/'), staging.replace(/\/?$/, '/')], () => {}, signal);
   if (r.code !== 0 && r.code !== RSYNC_VANISHED) throw rsyncError(`Copying ${volume} to ${staging}`, r);
   return r.code === RSYNC_VANISHED;
 }
@@ -144,9 +144,9 @@ export async function applyGrubConfig(staging: string, path: string): Promise<vo
 }
 
 /** -S SCRIPT: run with the staging directory as its one argument; its output goes to ours. */
-export function runScript(script: string, staging: string): Promise<void> {
+export function runScript(script: string, staging: string, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(script, [staging], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(script, [staging], { stdio: ['ignore', 'inherit', 'inherit'], signal });
     child.on('error', (err) => reject(new ToolError(`The script ${script} could not be run: ${err.message}`)));
     child.on('close', (code, signal) => {
       if (code === 0) resolve();

@@ -112,7 +112,7 @@ describe('TarExtract reads GNU tar archives', () => {
     const out2 = mkdtempSync(join(dir, 'out-'));
     const x = new TarExtract({ directory: out2 });
     await pipeline(createReadStream(tarPath), x);
-    expect(readdirSync(join(out2, 'a', 'b'))[0]).toMatch(/^\.f\.img\.amitools-[0-9a-f]+\.tmp$/);
+    expect(readdirSync(join(out2, 'a', 'b'))[0]).toMatch(/^\.f\.img\.amitools-[0-9]+-[0-9a-f]{8}\.tmp$/);
     await x.abort();
     expect(readdirSync(out2)).toEqual([]);
   });
