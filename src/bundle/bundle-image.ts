@@ -1,8 +1,10 @@
 import { createCipheriv, randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { UsageError } from '../errors.js';
 import { pipeline } from 'node:stream/promises';
 import { assertKeyMatchesCertificate, encryptForCertificate, loadCertificate, loadPrivateKey, signHex } from '../crypto/keys.js';
 import { buildManifestXml, buildSignedText, toolBundler, type BlockDeviceMapping, type Manifest } from '../format/manifest.js';
+import { PLAIN_FILE_NAME_RULE, isPlainFileName } from '../format/part-name.js';
 import { DigestTap } from '../stream/digest-tap.js';
 import { createParallelGzip } from '../stream/gzip-parallel.js';
 import { PartSink } from '../stream/part-sink.js';
@@ -28,6 +30,16 @@ export interface BundleOptions {
   onPart?: (filename: string) => void;
 }
 
+/**
+ * The bundle's name: the prefix, else the image's file name. Parts and the manifest are named after it, so it must
+ * be a plain file name by the rule every reader applies (UsageError otherwise).
+ */
+export function bundleName(image: string, prefix?: string): string {
+  const name = prefix ?? basename(image);
+  if (!isPlainFileName(name)) throw new UsageError(`the bundle name '${name}' is not ${PLAIN_FILE_NAME_RULE}`);
+  return name;
+}
+
 export interface BundleResult { manifestPath: string; manifest: Manifest; partPaths: string[] }
 
 /**
@@ -40,7 +52,7 @@ export async function bundleImage(o: BundleOptions): Promise<BundleResult> {
   assertKeyMatchesCertificate(userKey, userCert, o.userKeyPath, o.userCertPath);
   const ec2Cert = loadCertificate(o.ec2CertPath);
 
-  const name = o.prefix ?? o.image.split('/').pop()!;
+  const name = bundleName(o.image, o.prefix);
   const source = await describeImage(o.image, name);
   const key = randomBytes(16);
   const iv = randomBytes(16);

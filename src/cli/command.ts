@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { UsageError, errorMessage } from '../errors.js';
+import { displayText } from '../format/display.js';
 import { EXIT_USAGE, exitCodeFor } from './errors.js';
 import { manualText } from './manual.js';
 import { COPYRIGHT, TOOL_NAME, TOOL_VERSION } from '../version.js';
@@ -74,15 +75,15 @@ export async function runCommand<O extends CommonOptions>(
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return exit(0);
-      process.stderr.write(`${err.message.replace(/^error: /, '')}\nTry '${cmd.name()} --help'\n`);
+      process.stderr.write(`${displayText(err.message.replace(/^error: /, ''), true)}\nTry '${cmd.name()} --help'\n`);
       return exit(EXIT_USAGE);
     }
     if (err instanceof UsageError) {
-      process.stderr.write(`${errorMessage(err)}\nTry '${cmd.name()} --help'\n`);
+      process.stderr.write(`${displayText(errorMessage(err))}\nTry '${cmd.name()} --help'\n`);
       if (opts?.debug && err.stack) process.stderr.write(err.stack + '\n');
       return exit(EXIT_USAGE);
     }
-    process.stderr.write(`ERROR: ${errorMessage(err)}\n`);
+    process.stderr.write(`ERROR: ${displayText(errorMessage(err))}\n`);
     if (opts?.debug && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
     return exit(exitCodeFor(err));
   }

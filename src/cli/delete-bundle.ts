@@ -2,6 +2,8 @@ import { ToolError, UsageError } from '../errors.js';
 import { createCommand, invalidValue, requireFile, requireOption, runCommand, type CommonOptions } from './command.js';
 import { canPrompt, confirm } from './prompt.js';
 import { Reporter } from './reporter.js';
+import { displayText } from '../format/display.js';
+import { PLAIN_FILE_NAME_RULE, isPlainFileName } from '../format/part-name.js';
 import { addS3Options, targetFromFlags } from '../s3/cli-options.js';
 import type { S3Flags } from '../s3/client.js';
 import { deleteBundle } from '../s3/delete.js';
@@ -24,8 +26,8 @@ export function main(argv: string[] = process.argv): Promise<number> {
     if (opts.manifest !== undefined) {
       requireFile(opts.manifest, '--manifest');
     }
-    if (opts.prefix !== undefined && (opts.prefix === '' || opts.prefix.includes('/'))) {
-      throw invalidValue('--prefix', opts.prefix, "a bundle file name prefix without '/' is required (put key prefixes in -b BUCKET/key/prefix)");
+    if (opts.prefix !== undefined && !isPlainFileName(opts.prefix)) {
+      throw invalidValue('--prefix', opts.prefix, `a bundle name is required, ${PLAIN_FILE_NAME_RULE} (put key prefixes in -b BUCKET/key/prefix)`);
     }
     const reporter = new Reporter({ batch: opts.batch });
     const target = targetFromFlags({ ...opts, bucket } as S3Flags & { debug?: boolean }, reporter);
@@ -39,8 +41,8 @@ export function main(argv: string[] = process.argv): Promise<number> {
           }
           return confirm('Continue [y/N]: ');
         },
-        line: (t) => reporter.line(t),
-        warn: (t) => reporter.warn(t),
+        line: (t) => reporter.line(displayText(t)),
+        warn: (t) => reporter.warn(displayText(t)),
       });
     } finally {
       reporter.stop();

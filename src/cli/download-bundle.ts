@@ -1,9 +1,10 @@
 import { createCommand, invalidValue, requireDirectory, requireFile, requireOption, runCommand, type CommonOptions } from './command.js';
 import { Reporter } from './reporter.js';
+import { displayText } from '../format/display.js';
 import { addS3Options, targetFromFlags } from '../s3/cli-options.js';
 import type { S3Flags } from '../s3/client.js';
 import { downloadBundle } from '../s3/download.js';
-import { isPlainFileName } from '../format/part-name.js';
+import { PLAIN_FILE_NAME_RULE, isPlainFileName } from '../format/part-name.js';
 
 interface Options extends CommonOptions, Partial<S3Flags> { privatekey?: string; manifest?: string; prefix?: string; directory?: string }
 
@@ -23,7 +24,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
     if (opts.privatekey !== undefined) requireFile(opts.privatekey, '--privatekey');
     for (const [flag, v] of [['--manifest', opts.manifest], ['--prefix', opts.prefix]] as const) {
       if (v !== undefined && !isPlainFileName(v)) {
-        throw invalidValue(flag, v, "a plain name is required (put key prefixes in -b BUCKET/key/prefix)");
+        throw invalidValue(flag, v, `${PLAIN_FILE_NAME_RULE} is required (put key prefixes in -b BUCKET/key/prefix)`);
       }
     }
     const manifestName = opts.manifest ?? `${opts.prefix ?? 'image'}.manifest.xml`;
@@ -32,8 +33,8 @@ export function main(argv: string[] = process.argv): Promise<number> {
     try {
       const result = await downloadBundle({
         target, manifestName, directory, privateKeyPath: opts.privatekey,
-        line: (t) => reporter.line(t),
-        warn: (t) => reporter.warn(t),
+        line: (t) => reporter.line(displayText(t)),
+        warn: (t) => reporter.warn(displayText(t)),
         progress: (done, total, parts, of) => reporter.progress('Downloading', done, total, `${parts}/${of} parts`),
       });
       reporter.stop();

@@ -1,5 +1,6 @@
 import { createCommand, invalidValue, requireOption, runCommand, type CommonOptions } from './command.js';
 import { Reporter } from './reporter.js';
+import { displayText } from '../format/display.js';
 import { addS3Options, targetFromFlags } from '../s3/cli-options.js';
 import type { S3Flags } from '../s3/client.js';
 import { ACLS, uploadBundle, type Acl } from '../s3/upload.js';
@@ -40,8 +41,8 @@ export function main(argv: string[] = process.argv): Promise<number> {
       const result = await uploadBundle({
         target, manifestPath, directory: opts.directory, acl: acl as Acl, startPart, skipManifest: opts.skipmanifest,
         location: opts.location,
-        line: (t) => reporter.line(t),
-        warn: (t) => reporter.warn(t),
+        line: (t) => reporter.line(displayText(t)),
+        warn: (t) => reporter.warn(displayText(t)),
         progress: (done, total, parts, of) => reporter.progress('Uploading', done, total, `${parts}/${of} parts`),
       });
       reporter.stop();
