@@ -85,7 +85,24 @@ function checkForWriting(m: Manifest): void {
   hex('userEncryptedIv', m.userEncryptedIv);
   if (m.parts.length === 0) bad('no parts');
   m.parts.forEach((p, i) => hex(`part ${i} digest`, p.digest, 40));
+  // Only what every reader accepts: plain names, and text XML can carry.
+  for (const [what, name] of [['the image name', m.name], ...m.parts.map((p, i) => [`part ${i}'s file name`, p.filename])] as const) {
+    if (!isPlainFileName(name)) bad(`${what} '${displayText(name)}' is not ${PLAIN_FILE_NAME_RULE}`);
+  }
+  const texts: [string, string | undefined][] = [
+    ['architecture', m.architecture], ['user', m.user], ['type', m.type], ['kernel id', m.kernelId], ['ramdisk id', m.ramdiskId],
+    ['kernel name', m.kernelName], ['bundler name', m.bundler.name], ['bundler version', m.bundler.version], ['bundler release', m.bundler.release],
+    ...m.productCodes.map((c) => ['product code', c] as [string, string]), ...m.ancestry.map((a) => ['ancestor', a] as [string, string]),
+    ...m.blockDeviceMappings.flatMap((b) => [['block device mapping', b.virtual], ['block device mapping', b.device]] as [string, string][]),
+  ];
+  for (const [what, t] of texts) {
+    const c = t === undefined ? null : NOT_XML_TEXT.exec(t);
+    if (c) bad(`the ${what} '${displayText(t!)}' holds a character XML cannot carry (U+${c[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')})`);
+  }
 }
+
+// Characters XML 1.0 cannot carry, even escaped.
+const NOT_XML_TEXT = /[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/u;
 
 /** The signed text: '<machine_configuration>…</image>', exactly as it appears in the file. */
 export function buildSignedText(m: Manifest): string {

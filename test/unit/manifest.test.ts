@@ -217,6 +217,30 @@ describe('buildManifestXml', () => {
     expect(xml).toContain('<size>10737418240</size><bundled_size>123456789012345</bundled_size>');
   });
 
+  it('refuses to write what no reader accepts: names outside the shared rule, characters XML cannot carry', () => {
+    expect(() => buildManifestXml(sample({ name: '.hidden' }), 'ab')).toThrow(/the image name '\.hidden' is not a plain file name/);
+    expect(() => buildManifestXml(sample({ parts: [{ filename: 'a/b', digest: hex40('b') }] }), 'ab')).toThrow(/part 0's file name 'a\/b' is not a plain file name/);
+    expect(() => buildManifestXml(sample({ kernelId: 'aki-\u001b]0;x' }), 'ab')).toThrow(/the kernel id 'aki-\\x1b\]0;x' holds a character XML cannot carry \(U\+001B\)/);
+    expect(() => buildManifestXml(sample({ productCodes: ['\uFFFE'] }), 'ab')).toThrow(/product code .* \(U\+FFFE\)/);
+    expect(() => buildManifestXml(sample({ blockDeviceMappings: [{ virtual: 'ami', device: 'sda\u0000' }] }), 'ab')).toThrow(/block device mapping/);
+  });
+
+  it('what it writes, the reader reads back field for field', () => {
+    const names = ['v1..2.img', 'a b', 'x&y<z>', "q'uo\"te", 'é✓\u{1F600}', 'tab\tin.img'.replace('\t', '_'), 'n\u00a0bsp'];
+    for (const name of names) {
+      const m = sample({
+        name, parts: [{ filename: `${name}.part.0`, digest: hex40('c') }], kernelId: 'aki-\u0085', architecture: 'a\tb\nc',
+        blockDeviceMappings: [{ virtual: 'ami', device: 'sda1' }], productCodes: ['P&Q'], ancestry: ['ami-1'], kernelName: 'k<',
+      });
+      const back = parseManifest(buildManifestXml(m, 'ab'));
+      const { signature, signedText, spans, ...fields } = back;
+      expect(fields).toEqual(m);
+      expect(signedText).toBe(buildSignedText(m));
+      expect(signature).toBe('ab');
+      expect(spans.image.end).toBeGreaterThan(spans.machineConfiguration.start);
+    }
+  });
+
   it('refuses to write fields that would make an invalid manifest', () => {
     expect(() => buildManifestXml(sample({ digest: 'xyz' }), 'ab')).toThrow(ManifestError);
     expect(() => buildManifestXml(sample({ parts: [] }), 'ab')).toThrow(/no parts/);
