@@ -80,11 +80,11 @@ export async function runCommand<O extends CommonOptions>(
     }
     if (err instanceof UsageError) {
       process.stderr.write(`${displayText(errorMessage(err))}\nTry '${cmd.name()} --help'\n`);
-      if (opts?.debug && err.stack) process.stderr.write(err.stack + '\n');
+      if (opts?.debug && err.stack) process.stderr.write(displayText(err.stack, true) + '\n');
       return exit(EXIT_USAGE);
     }
     process.stderr.write(`ERROR: ${displayText(errorMessage(err))}\n`);
-    if (opts?.debug && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
+    if (opts?.debug && err instanceof Error && err.stack) process.stderr.write(displayText(err.stack, true) + '\n');
     return exit(exitCodeFor(err));
   }
 }

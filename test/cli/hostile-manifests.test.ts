@@ -261,6 +261,11 @@ describe('names from inputs are printed with control characters escaped', () => 
     const r = await runCli('ec2-unbundle', ['-m', m, '-k', USER_KEY, '-s', reference('tiny'), '-d', fresh('out'), '--batch']);
     expectRefused(r, /'\\x9b31mRED' is not a plain file name/);
     expect(r.stderr).not.toContain(csi);
+    // --debug adds the stack trace: escaped as well.
+    const d = await runCli('ec2-unbundle', ['-m', m, '-k', USER_KEY, '-s', reference('tiny'), '-d', fresh('out'), '--batch', '--debug']);
+    expect(d.code).toBe(254);
+    expect(d.stderr).toMatch(/\n\s+at /);
+    expect(d.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
   });
 
   describe('through EC2 mapping (stand-in Query API)', () => {
