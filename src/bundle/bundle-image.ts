@@ -36,7 +36,7 @@ export interface BundleOptions {
  */
 export function bundleName(image: string, prefix?: string): string {
   const name = prefix ?? basename(image);
-  if (!isPlainFileName(name)) throw new UsageError(`the bundle name '${name}' is not ${PLAIN_FILE_NAME_RULE}`);
+  if (!isPlainFileName(name)) throw new UsageError(`the bundle name '${name}' is not a plain file name (${PLAIN_FILE_NAME_RULE})`);
   return name;
 }
 

@@ -34,9 +34,9 @@ export function main(argv: string[] = process.argv): Promise<number> {
     }
     if (o.prefix !== undefined && o.prefix.includes('/')) throw invalidValue('--prefix', o.prefix, "'/' character not allowed");
     // Parts and the manifest are named after the bundle: the name must pass the rule every other command reads by.
-    if (o.prefix !== undefined && !isPlainFileName(o.prefix)) throw invalidValue('--prefix', o.prefix, `not ${PLAIN_FILE_NAME_RULE}`);
+    if (o.prefix !== undefined && !isPlainFileName(o.prefix)) throw invalidValue('--prefix', o.prefix, `not a plain file name (${PLAIN_FILE_NAME_RULE})`);
     if (o.prefix === undefined && !isPlainFileName(basename(image))) {
-      throw invalidValue('--image', image, `the file name is not ${PLAIN_FILE_NAME_RULE}; name the bundle with -p/--prefix`);
+      throw invalidValue('--image', image, `its file name is not a plain file name (${PLAIN_FILE_NAME_RULE}); name the bundle with -p/--prefix`);
     }
 
     const reporter = new Reporter(o);

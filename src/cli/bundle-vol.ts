@@ -81,7 +81,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
       scheme = o.partition as PartitionScheme;
     }
     if (o.prefix.includes('/')) throw invalidValue('--prefix', o.prefix, "'/' character not allowed");
-    if (!isPlainFileName(o.prefix)) throw invalidValue('--prefix', o.prefix, `not ${PLAIN_FILE_NAME_RULE}`);
+    if (!isPlainFileName(o.prefix)) throw invalidValue('--prefix', o.prefix, `not a plain file name (${PLAIN_FILE_NAME_RULE})`);
     // Before looking at paths: a non-root user may not even be able to see the volume.
     if (typeof process.getuid === 'function' && process.getuid() !== 0) throw new ToolError(`You need to be root to run ${NAME}`);
     let volume: string;

@@ -27,7 +27,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
       requireFile(opts.manifest, '--manifest');
     }
     if (opts.prefix !== undefined && !isPlainFileName(opts.prefix)) {
-      throw invalidValue('--prefix', opts.prefix, `a bundle name is required, ${PLAIN_FILE_NAME_RULE} (put key prefixes in -b BUCKET/key/prefix)`);
+      throw invalidValue('--prefix', opts.prefix, `a plain bundle name is required (${PLAIN_FILE_NAME_RULE}); put key prefixes in -b BUCKET/key/prefix`);
     }
     const reporter = new Reporter({ batch: opts.batch });
     const target = targetFromFlags({ ...opts, bucket } as S3Flags & { debug?: boolean }, reporter);

@@ -24,7 +24,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
     if (opts.privatekey !== undefined) requireFile(opts.privatekey, '--privatekey');
     for (const [flag, v] of [['--manifest', opts.manifest], ['--prefix', opts.prefix]] as const) {
       if (v !== undefined && !isPlainFileName(v)) {
-        throw invalidValue(flag, v, `${PLAIN_FILE_NAME_RULE} is required (put key prefixes in -b BUCKET/key/prefix)`);
+        throw invalidValue(flag, v, `a plain name is required (${PLAIN_FILE_NAME_RULE}); put key prefixes in -b BUCKET/key/prefix`);
       }
     }
     const manifestName = opts.manifest ?? `${opts.prefix ?? 'image'}.manifest.xml`;

@@ -87,7 +87,7 @@ function checkForWriting(m: Manifest): void {
   m.parts.forEach((p, i) => hex(`part ${i} digest`, p.digest, 40));
   // Only what every reader accepts: plain names, and text XML can carry.
   for (const [what, name] of [['the image name', m.name], ...m.parts.map((p, i) => [`part ${i}'s file name`, p.filename])] as const) {
-    if (!isPlainFileName(name)) bad(`${what} '${displayText(name)}' is not ${PLAIN_FILE_NAME_RULE}`);
+    if (!isPlainFileName(name)) bad(`${what} '${displayText(name)}' is not a plain file name (${PLAIN_FILE_NAME_RULE})`);
   }
   const texts: [string, string | undefined][] = [
     ['architecture', m.architecture], ['user', m.user], ['type', m.type], ['kernel id', m.kernelId], ['ramdisk id', m.ramdiskId],
@@ -299,7 +299,7 @@ class Reader {
   plainName(el: XmlElement, path: string): string {
     const name = el.text;
     if (name === '') this.fail(`<${path}> is empty`);
-    if (!isPlainFileName(name)) this.fail(`<${path}> '${short(name)}' is not ${PLAIN_FILE_NAME_RULE}`);
+    if (!isPlainFileName(name)) this.fail(`<${path}> '${short(name)}' is not a plain file name (${PLAIN_FILE_NAME_RULE})`);
     return name;
   }
 }

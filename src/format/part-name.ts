@@ -17,8 +17,8 @@ export function partName(prefix: string, index: number, count: number): string {
   return `${prefix}.part.${String(index).padStart(String(count).length, '0')}`;
 }
 
-/** What isPlainFileName accepts, for messages. */
-export const PLAIN_FILE_NAME_RULE = "a plain file name: no '/', '\\', NUL or control characters, not '.' or '..', not starting with '.'";
+/** What isPlainFileName asks of a name, for messages: "… is not a plain file name (RULE)". */
+export const PLAIN_FILE_NAME_RULE = "no '/', '\\', NUL or control characters, not '.' or '..', not starting with '.'";
 
 /**
  * The one rule for a name that becomes a file in a directory (part and image names, bundle prefixes, the path

@@ -194,7 +194,7 @@ describe('one name rule at both ends: what bundle-image writes every command rea
   });
 
   it.each([
-    ['.hidden.img', undefined, /^--image has invalid value '.*\/\.hidden\.img': the file name is not a plain file name/],
+    ['.hidden.img', undefined, /^--image has invalid value '.*\/\.hidden\.img': its file name is not a plain file name/],
     ['tiny.img', '.x', /^--prefix has invalid value '\.x': not a plain file name/],
     ['tiny.img', '..', /^--prefix has invalid value '\.\.': not a plain file name/],
     ['tiny.img', '.', /^--prefix has invalid value '\.': not a plain file name/],
@@ -218,7 +218,7 @@ describe('one name rule at both ends: what bundle-image writes every command rea
   ])('%s refuses a prefix or manifest name outside the rule before any request', async (cmd, args) => {
     const dir = fresh();
     expectUsage(await runCli(cmd, [...args, ...(cmd === 'ec2-download-bundle' ? ['-d', dir] : [])], { env: { AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' } }),
-      /has invalid value '[^']*': .*a plain file name/);
+      /has invalid value '[^']*': a plain (bundle )?name is required \(no '\/'/);
     expect(readdirSync(dir)).toEqual([]);
   });
 

@@ -19,8 +19,8 @@ describe('displayText', () => {
     expect(displayText(text)).toBe(text);
   });
 
-  it('with multiline, keeps line feeds only', () => {
-    expect(displayText('one\ntwo\u001b[2J\r', true)).toBe('one\ntwo\\x1b[2J\\r');
+  it('with layout, keeps tabs and line feeds only', () => {
+    expect(displayText('one\n\ttwo\u001b[2J\r', true)).toBe('one\n\ttwo\\x1b[2J\\r');
   });
 
   it('changes nothing more when applied twice', () => {
