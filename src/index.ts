@@ -5,7 +5,8 @@ export { TOOL_NAME, TOOL_VERSION, toolBundler } from './version.js';
 
 export { bundleImage, type BundleOptions, type BundleResult } from './bundle/bundle-image.js';
 export { unbundle, type UnbundleOptions } from './bundle/unbundle.js';
-export { readManifest, loadManifest, checkManifest, type ManifestSource } from './bundle/manifest-file.js';
+export { readManifest, loadManifest, checkManifest, signatureVerifies, type ManifestSource } from './bundle/manifest-file.js';
+export { displayText } from './format/display.js';
 export { uploadBundle, ensureBucket, type UploadOptions, type UploadResult } from './bundle/upload-bundle.js';
 export { downloadBundle, type DownloadOptions } from './bundle/download-bundle.js';
 export { deleteBundle, type DeleteOptions, type DeleteResult } from './bundle/delete-bundle.js';
@@ -18,8 +19,8 @@ export type { AmiToolsEvent, EventHandler, OperationStep } from './events.js';
 export { migrateManifest, type MigrateOptions, type MigrateResult } from './bundle/migrate.js';
 
 export {
-  MANIFEST_VERSION, ManifestError, buildManifestXml, buildSignedText, parseManifest, signedSubstring,
-  type BlockDeviceMapping, type LaunchFields, type Manifest, type ManifestPart,
+  MANIFEST_VERSION, ManifestError, buildManifestXml, buildSignedText, parseManifest,
+  type BlockDeviceMapping, type LaunchFields, type Manifest, type ManifestPart, type SignedManifest,
 } from './format/manifest.js';
 export { PART_SIZE, isPlainFileName, partCount, partName } from './format/part-name.js';
 export * as tar from './format/tar-header.js';

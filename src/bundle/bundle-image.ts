@@ -1,9 +1,11 @@
 import { createCipheriv, randomBytes } from 'node:crypto';
+import { basename } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { assertKeyMatchesCertificate, loadCertificate, loadPrivateKey, signHex } from '../crypto/keys.js';
 import { wrapBundleKey } from '../crypto/key-envelope.js';
 import { buildManifestXml, buildSignedText, type LaunchFields, type Manifest } from '../format/manifest.js';
-import { PART_SIZE, partCount, partName } from '../format/part-name.js';
+import { PART_SIZE, PLAIN_FILE_NAME_RULE, isPlainFileName, partCount, partName } from '../format/part-name.js';
+import { UsageError } from '../errors.js';
 import type { EventHandler } from '../events.js';
 import { PartChunker } from '../store/part-chunker.js';
 import type { PartStore } from '../store/part-store.js';
@@ -32,6 +34,16 @@ export interface BundleOptions extends Partial<LaunchFields> {
   signal?: AbortSignal;
 }
 
+/**
+ * The bundle's name: the prefix, else the image's file name. Parts and the manifest are named after it, so it must
+ * be a plain file name by the rule every reader applies (UsageError otherwise).
+ */
+export function bundleName(image: string, prefix?: string): string {
+  const name = prefix ?? basename(image);
+  if (!isPlainFileName(name)) throw new UsageError(`the bundle name '${name}' is not a plain file name (${PLAIN_FILE_NAME_RULE})`);
+  return name;
+}
+
 export interface BundleResult {
   manifestName: string;
   manifest: Manifest;
@@ -54,7 +66,7 @@ export async function bundleImage(o: BundleOptions): Promise<BundleResult> {
   assertKeyMatchesCertificate(userKey, userCert, o.userKeyPath, o.userCertPath);
   const ec2Cert = loadCertificate(o.ec2CertPath);
 
-  const name = o.prefix ?? o.image.split('/').pop()!;
+  const name = bundleName(o.image, o.prefix);
   const source = await describeImage(o.image, name);
   const key = randomBytes(16);
   const iv = randomBytes(16);

@@ -40,7 +40,7 @@ export async function downloadBundle(o: DownloadOptions): Promise<{ manifestPath
     o.onEvent?.({ type: 'step', step: 'decrypting-manifest' });
     data = Buffer.from(decryptLegacyManifest(data, loadPrivateKey(o.privateKeyPath), source));
   }
-  const manifest = checkManifest(data.toString('utf8'), source);
+  const manifest = checkManifest(data, source);
   const sizes = expectedPartSizes(manifest, source);
   const names = manifest.parts.map((p) => p.filename);
 

@@ -1,16 +1,18 @@
 import type { X509Certificate } from 'node:crypto';
-import { readFile, realpath, stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { AmiToolsError, ToolError, UsageError } from '../errors.js';
+import { AmiToolsError, ToolError, UsageError, type ErrorCode } from '../errors.js';
 import { ec2CertFileName, findEc2Certificate } from '../crypto/ec2-cert.js';
 import {
-  assertKeyMatchesCertificate, loadCertificate, loadPrivateKey, signHex, verifyHex,
+  assertKeyMatchesCertificate, loadCertificate, loadPrivateKey, signHex,
 } from '../crypto/keys.js';
 import type { Ec2ClientFactory } from '../ec2/client.js';
 import { mapKernelAndRamdisk } from '../ec2/mapping.js';
 import { unwrapBundleKey, wrapFor } from '../crypto/key-envelope.js';
 import { StagedFiles, sweepStaleTemporaries } from '../stream/atomic-write.js';
-import { ManifestError, buildManifestXml, buildSignedText, parseManifest, signedSubstring, type Manifest } from '../format/manifest.js';
+import { ManifestError, buildManifestXml, buildSignedText, parseManifest, type Manifest, type SignedManifest } from '../format/manifest.js';
+import { readManifestBytes, signatureVerifies } from './manifest-file.js';
+import { displayText } from '../format/display.js';
 
 export interface MigrateOptions {
   manifestPath: string;
@@ -64,19 +66,19 @@ const REMOVAL_WARNING = [
  */
 export async function migrateManifest(o: MigrateOptions): Promise<MigrateResult> {
   const path = o.manifestPath;
-  const bad = (msg: string) => new ToolError(`Bad manifest '${path}': ${msg}`);
-  const raw = await readManifestFile(path);
-  const xml = raw.toString('utf8');
-  let source: Manifest & { signature: string };
+  const bad = (msg: string, code: ErrorCode) => new ToolError(`Bad manifest '${path}': ${msg}`, { code });
+  const raw = await readManifestBytes(path, (why) => `Bad manifest '${path}': ${why}.`);
+  let source: SignedManifest;
   try {
-    source = parseManifest(xml);
+    source = parseManifest(raw);
   } catch (err) {
-    if (err instanceof ManifestError) throw bad(err.message.replace(/^Invalid manifest: /, ''));
+    if (err instanceof ManifestError) throw bad(err.message.replace(/^Invalid manifest: /, ''), err.code);
     throw err;
   }
 
+  // Verified by the one rule (over the text of the elements read); everything below works on `source` only.
   const cert = loadCertificate(o.certPath);
-  if (!verifyHex(cert, signedSubstring(xml), source.signature)) throw bad('Manifest fails authentication.');
+  if (!signatureVerifies(source, cert)) throw bad('Manifest fails authentication.', 'SIGNATURE_MISMATCH');
   const key = loadPrivateKey(o.privateKeyPath);
   assertKeyMatchesCertificate(key, cert, o.privateKeyPath, o.certPath);
 
@@ -88,15 +90,15 @@ export async function migrateManifest(o: MigrateOptions): Promise<MigrateResult>
     if (!(await o.confirm(REMOVAL_WARNING))) throw cancelled(path);
   }
 
-  const { signature: _old, ...kept } = source;
+  const { signature: _old, signedText: _text, spans: _spans, ...kept } = source;
   const migrated: Manifest = { ...kept, kernelId, ramdiskId };
   const ec2Key = await ec2Encryption(o, source, key, migrated);
 
   const signed = buildSignedText(migrated);
-  const signature = signHex(key, signed);
-  const out = buildManifestXml(migrated, signature);
-  // The file we write must verify the way EC2 and we check it: the exact substring, against -c.
-  if (signedSubstring(out) !== signed || !verifyHex(cert, signed, signature)) {
+  const out = buildManifestXml(migrated, signHex(key, signed));
+  // What we write must read back, by the same rule, as the verified content with only the migrated fields changed.
+  const written = parseManifest(out);
+  if (written.signedText !== signed || !signatureVerifies(written, cert) || unmigrated(written) !== unmigrated(source)) {
     throw new ToolError(`internal error: the migrated manifest for '${path}' does not verify; nothing was written`);
   }
 
@@ -122,17 +124,10 @@ export async function migrateManifest(o: MigrateOptions): Promise<MigrateResult>
   return { manifestPath: path, backupPath, manifest: migrated, ec2Key };
 }
 
-async function readManifestFile(path: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'File not found.'
-      : code === 'EISDIR' ? 'it is a directory, not a manifest file.'
-      : code === 'EACCES' || code === 'EPERM' ? 'cannot read it: permission denied.'
-      : `cannot read it: ${(err as Error).message}`;
-    throw new ToolError(`Bad manifest '${path}': ${why}`, { cause: err });
-  }
+/** The content with the fields a migration changes blanked: the same before and after a migration. */
+function unmigrated(m: Manifest): string {
+  const blanked = buildSignedText({ ...m, kernelId: undefined, ramdiskId: undefined, ec2EncryptedKey: '00', ec2EncryptedIv: '00' });
+  return JSON.stringify([m.version, m.bundler.name, m.bundler.version, m.bundler.release, blanked]);
 }
 
 async function chooseKernelAndRamdisk(o: MigrateOptions, m: Manifest): Promise<{ kernelId?: string; ramdiskId?: string }> {
@@ -144,7 +139,7 @@ async function chooseKernelAndRamdisk(o: MigrateOptions, m: Manifest): Promise<{
     manifestKernelId: m.kernelId, manifestRamdiskId: m.ramdiskId, kernelId: o.kernelId, ramdiskId: o.ramdiskId,
   });
   if (r.missingInTarget.length > 0) {
-    const warning = `The following identifiers do not exist in the target region:\n  [${r.missingInTarget.join(', ')}]`;
+    const warning = `The following identifiers do not exist in the target region:\n  [${r.missingInTarget.map((id) => displayText(id)).join(', ')}]`;
     if (!(await o.confirm(warning))) throw cancelled(o.manifestPath);
   }
   return { kernelId: r.kernelId, ramdiskId: r.ramdiskId };

@@ -81,7 +81,7 @@ export async function uploadBundle(o: UploadOptions): Promise<UploadResult> {
   const { store } = o;
   const { target } = store;
   const source = o.source ?? new DirectoryStore(dirname(o.manifestPath));
-  const { manifest, xml } = await loadManifest({ path: o.manifestPath }, source);
+  const { manifest, data: manifestData } = await loadManifest({ path: o.manifestPath }, source);
   const sizes = expectedPartSizes(manifest, o.manifestPath);
   const count = manifest.parts.length;
   if (o.startPart !== undefined && (!Number.isSafeInteger(o.startPart) || o.startPart < 0 || o.startPart >= count)) {
@@ -123,7 +123,7 @@ export async function uploadBundle(o: UploadOptions): Promise<UploadResult> {
   const manifestName = basename(o.manifestPath);
   o.onEvent?.({ type: 'step', step: 'uploading-manifest' });
   try {
-    await writer.commit(manifest.parts.map((p) => p.filename), { name: manifestName, data: Buffer.from(xml) });
+    await writer.commit(manifest.parts.map((p) => p.filename), { name: manifestName, data: manifestData });
   } catch (err) {
     if (!o.signal?.aborted) throw err;
     throw new InterruptedError(`the upload of the manifest was cancelled; run ec2-upload-bundle again to make sure ${store.location}${manifestName} is complete`, { cause: err });

@@ -3,6 +3,7 @@ import { basename } from 'node:path';
 import { createCommand, invalidValue, requireOption, runCommand, type CommonOptions } from './command.js';
 import { addBundleFlags, bundleAndReport, resolveBundleFlags, type BundleFlags } from './bundle-options.js';
 import { ToolError } from '../errors.js';
+import { PLAIN_FILE_NAME_RULE, isPlainFileName } from '../format/part-name.js';
 import { Reporter } from './reporter.js';
 
 const MAX_IMAGE_SIZE = 10 * 1024 ** 3;
@@ -32,7 +33,11 @@ export function main(argv: string[] = process.argv): Promise<number> {
       throw invalidValue('--image', image, 'File does not exist or is not a file.');
     }
     if (o.prefix !== undefined && o.prefix.includes('/')) throw invalidValue('--prefix', o.prefix, "'/' character not allowed");
-    if (o.prefix === '') throw invalidValue('--prefix', o.prefix, 'must not be empty');
+    // Parts and the manifest are named after the bundle: the name must pass the rule every other command reads by.
+    if (o.prefix !== undefined && !isPlainFileName(o.prefix)) throw invalidValue('--prefix', o.prefix, `not a plain file name (${PLAIN_FILE_NAME_RULE})`);
+    if (o.prefix === undefined && !isPlainFileName(basename(image))) {
+      throw invalidValue('--image', image, `its file name is not a plain file name (${PLAIN_FILE_NAME_RULE}); name the bundle with -p/--prefix`);
+    }
 
     const reporter = new Reporter(o);
     const flags = await resolveBundleFlags(o, reporter);

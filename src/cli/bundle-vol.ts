@@ -2,6 +2,7 @@ import { accessSync, constants, realpathSync, statSync } from 'node:fs';
 import { Option } from 'commander';
 import { MetadataClient, mergeInherited, readInstanceMetadata } from '../ec2/metadata.js';
 import { missingMappingWarnings } from '../format/manifest.js';
+import { PLAIN_FILE_NAME_RULE, isPlainFileName } from '../format/part-name.js';
 import { buildImage } from '../volume/build-image.js';
 import { PARTITION_SCHEMES, type PartitionScheme } from '../volume/disk-layout.js';
 import { isUnder } from '../volume/mounts.js';
@@ -80,7 +81,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
       scheme = o.partition as PartitionScheme;
     }
     if (o.prefix.includes('/')) throw invalidValue('--prefix', o.prefix, "'/' character not allowed");
-    if (o.prefix === '' || o.prefix.startsWith('.')) throw invalidValue('--prefix', o.prefix, 'must not be empty or start with a dot');
+    if (!isPlainFileName(o.prefix)) throw invalidValue('--prefix', o.prefix, `not a plain file name (${PLAIN_FILE_NAME_RULE})`);
     // Before looking at paths: a non-root user may not even be able to see the volume.
     if (typeof process.getuid === 'function' && process.getuid() !== 0) throw new ToolError(`You need to be root to run ${NAME}`);
     let volume: string;

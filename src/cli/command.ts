@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { InterruptedError, UsageError, errorMessage } from '../errors.js';
+import { displayText } from '../format/display.js';
 import { abortAllStaged, removeAllStagedSync } from '../stream/atomic-write.js';
 import { EXIT_USAGE, exitCodeFor, exitCodeForSignal } from './errors.js';
 import { manualText } from './manual.js';
@@ -132,16 +133,16 @@ export async function runCommand<O extends CommonOptions>(
     if (sig) return exit(await reportInterrupt(sig, err, opts?.debug));
     if (err instanceof CommanderError) {
       if (err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return exit(0);
-      process.stderr.write(`${err.message.replace(/^error: /, '')}\nTry '${cmd.name()} --help'\n`);
+      process.stderr.write(`${displayText(err.message.replace(/^error: /, ''), true)}\nTry '${cmd.name()} --help'\n`);
       return exit(EXIT_USAGE);
     }
     if (err instanceof UsageError) {
-      process.stderr.write(`${errorMessage(err)}\nTry '${cmd.name()} --help'\n`);
-      if (opts?.debug && err.stack) process.stderr.write(err.stack + '\n');
+      process.stderr.write(`${displayText(errorMessage(err))}\nTry '${cmd.name()} --help'\n`);
+      if (opts?.debug && err.stack) process.stderr.write(displayText(err.stack, true) + '\n');
       return exit(EXIT_USAGE);
     }
-    process.stderr.write(`ERROR: ${errorMessage(err)}\n`);
-    if (opts?.debug && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
+    process.stderr.write(`ERROR: ${displayText(errorMessage(err))}\n`);
+    if (opts?.debug && err instanceof Error && err.stack) process.stderr.write(displayText(err.stack, true) + '\n');
     return exit(exitCodeFor(err));
   } finally {
     interrupts.dispose();

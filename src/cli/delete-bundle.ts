@@ -3,6 +3,8 @@ import { createCommand, invalidValue, requireFile, requireOption, runCommand, ty
 import { canPrompt, confirm } from './prompt.js';
 import { Reporter } from './reporter.js';
 import { addS3Options, targetFromFlags } from './s3-options.js';
+import { displayText } from '../format/display.js';
+import { PLAIN_FILE_NAME_RULE, isPlainFileName } from '../format/part-name.js';
 import type { S3Flags } from '../s3/client.js';
 import { deleteBundle } from '../bundle/delete-bundle.js';
 import { S3Store } from '../store/s3-store.js';
@@ -25,8 +27,8 @@ export function main(argv: string[] = process.argv): Promise<number> {
     if (opts.manifest !== undefined) {
       requireFile(opts.manifest, '--manifest');
     }
-    if (opts.prefix !== undefined && (opts.prefix === '' || opts.prefix.includes('/'))) {
-      throw invalidValue('--prefix', opts.prefix, "a bundle file name prefix without '/' is required (put key prefixes in -b BUCKET/key/prefix)");
+    if (opts.prefix !== undefined && !isPlainFileName(opts.prefix)) {
+      throw invalidValue('--prefix', opts.prefix, `a plain bundle name is required (${PLAIN_FILE_NAME_RULE}); put key prefixes in -b BUCKET/key/prefix`);
     }
     const reporter = new Reporter({ batch: opts.batch });
     const target = targetFromFlags({ ...opts, bucket } as S3Flags & { debug?: boolean }, reporter);
@@ -45,9 +47,9 @@ export function main(argv: string[] = process.argv): Promise<number> {
           return yes;
         },
         onEvent: (e) => {
-          if (e.type === 'part') reporter.line(`Deleted ${e.name}`);
+          if (e.type === 'part') reporter.line(`Deleted ${displayText(e.name)}`);
           else if (e.type === 'step' && e.step === 'nothing-to-delete') reporter.line('No files to delete.');
-          else if (e.type === 'step') reporter.line(`Attempting to delete bucket ${e.name}...`);
+          else if (e.type === 'step') reporter.line(`Attempting to delete bucket ${displayText(e.name ?? "")}...`);
           else if (e.type === 'warning') reporter.warn(e.message);
         },
         signal,

@@ -5,7 +5,8 @@ import type { S3Flags } from '../s3/client.js';
 import { join } from 'node:path';
 import { downloadBundle } from '../bundle/download-bundle.js';
 import { S3Store } from '../store/s3-store.js';
-import { isPlainFileName } from '../format/part-name.js';
+import { PLAIN_FILE_NAME_RULE, isPlainFileName } from '../format/part-name.js';
+import { displayText } from '../format/display.js';
 
 interface Options extends CommonOptions, Partial<S3Flags> { privatekey?: string; manifest?: string; prefix?: string; directory?: string }
 
@@ -25,7 +26,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
     if (opts.privatekey !== undefined) requireFile(opts.privatekey, '--privatekey');
     for (const [flag, v] of [['--manifest', opts.manifest], ['--prefix', opts.prefix]] as const) {
       if (v !== undefined && !isPlainFileName(v)) {
-        throw invalidValue(flag, v, "a plain name is required (put key prefixes in -b BUCKET/key/prefix)");
+        throw invalidValue(flag, v, `a plain name is required (${PLAIN_FILE_NAME_RULE}); put key prefixes in -b BUCKET/key/prefix`);
       }
     }
     const manifestName = opts.manifest ?? `${opts.prefix ?? 'image'}.manifest.xml`;
@@ -37,11 +38,11 @@ export function main(argv: string[] = process.argv): Promise<number> {
         source: store, manifestName, directory, privateKeyPath: opts.privatekey, concurrency: target.concurrency,
         onEvent: (e) => {
           if (e.type === 'progress') reporter.progress('Downloading', e.bytes, e.totalBytes, `${e.parts}/${e.totalParts} parts`);
-          else if (e.type === 'part') reporter.line(`Downloaded ${e.name} from ${target.bucket}`);
+          else if (e.type === 'part') reporter.line(`Downloaded ${displayText(e.name)} from ${target.bucket}`);
           else if (e.type === 'warning') reporter.warn(e.message);
-          else if (e.type === 'step' && e.step === 'downloading-manifest') reporter.line(`Downloading manifest ${store.key(e.name!)} from ${target.bucket} to ${join(directory, e.name!)} ...`);
+          else if (e.type === 'step' && e.step === 'downloading-manifest') reporter.line(`Downloading manifest ${displayText(store.key(e.name!))} from ${target.bucket} to ${displayText(join(directory, e.name!))} ...`);
           else if (e.type === 'step' && e.step === 'decrypting-manifest') reporter.line('Decrypting manifest ...');
-          else if (e.type === 'step' && e.step === 'downloading-part') reporter.line(`Downloading part ${store.key(e.name!)} to ${join(directory, e.name!)} ...`);
+          else if (e.type === 'step' && e.step === 'downloading-part') reporter.line(`Downloading part ${displayText(store.key(e.name!))} to ${displayText(join(directory, e.name!))} ...`);
         },
         signal,
       });

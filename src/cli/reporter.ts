@@ -1,4 +1,5 @@
 import ora, { type Ora } from 'ora';
+import { displayText } from '../format/display.js';
 
 /** Human-readable byte count (binary units). */
 export function formatBytes(n: number): string {
@@ -25,8 +26,12 @@ export class Reporter {
     if (this.interactive) this.spinner = ora({ stream, discardStdin: false });
   }
 
-  /** A line of the command's normal output. */
+  /**
+   * A line of the command's normal output. Lines often hold names from inputs (manifests, tar members, buckets):
+   * control characters are shown escaped, line by line, so no input can drive the terminal.
+   */
   line(text: string): void {
+    text = displayText(text, true);
     if (this.spinner?.isSpinning) {
       this.spinner.clear();
       process.stdout.write(text + '\n');
@@ -38,6 +43,7 @@ export class Reporter {
 
   /** A warning, on stderr. */
   warn(text: string): void {
+    text = displayText(text, true);
     const spinning = this.spinner?.isSpinning;
     if (spinning) this.spinner!.clear();
     process.stderr.write(text + '\n');

@@ -1,6 +1,7 @@
 import { createCommand, invalidValue, requireOption, runCommand, type CommonOptions } from './command.js';
 import { Reporter } from './reporter.js';
 import { addS3Options, targetFromFlags } from './s3-options.js';
+import { displayText } from '../format/display.js';
 import type { S3Flags } from '../s3/client.js';
 import { uploadBundle } from '../bundle/upload-bundle.js';
 import type { OperationStep } from '../events.js';
@@ -57,9 +58,9 @@ export function main(argv: string[] = process.argv): Promise<number> {
         startPart, skipManifest: opts.skipmanifest, location: opts.location,
         onEvent: (e) => {
           if (e.type === 'progress') reporter.progress('Uploading', e.bytes, e.totalBytes, `${e.parts}/${e.totalParts} parts`);
-          else if (e.type === 'part') reporter.line(`${e.action === 'skipped' ? 'Skipping' : 'Uploaded'} ${e.name}`);
+          else if (e.type === 'part') reporter.line(`${e.action === 'skipped' ? 'Skipping' : 'Uploaded'} ${displayText(e.name)}`);
           else if (e.type === 'warning') reporter.warn(e.message);
-          else if (e.type === 'step') reporter.line(uploadStepLine(e.step, e.name));
+          else if (e.type === 'step') reporter.line(uploadStepLine(e.step, e.name && displayText(e.name)));
         },
         signal,
       });

@@ -1,6 +1,7 @@
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { ToolError, UsageError } from '../errors.js';
-import { isPlainFileName } from './part-name.js';
+import { displayText } from './display.js';
+import { StrictXmlError, lineAndColumn, readStrictXml, type XmlElement } from './manifest-xml.js';
+import { PLAIN_FILE_NAME_RULE, isPlainFileName } from './part-name.js';
 
 /** The only manifest format we read and write. */
 export const MANIFEST_VERSION = '2007-10-10';
@@ -77,7 +78,24 @@ function checkForWriting(m: Manifest): void {
   hex('userEncryptedIv', m.userEncryptedIv);
   if (m.parts.length === 0) bad('no parts');
   m.parts.forEach((p, i) => hex(`part ${i} digest`, p.digest, 40));
+  // Only what every reader accepts: plain names, and text XML can carry.
+  for (const [what, name] of [['the image name', m.name], ...m.parts.map((p, i) => [`part ${i}'s file name`, p.filename])] as const) {
+    if (!isPlainFileName(name)) bad(`${what} '${displayText(name)}' is not a plain file name (${PLAIN_FILE_NAME_RULE})`);
+  }
+  const texts: [string, string | undefined][] = [
+    ['architecture', m.architecture], ['user', m.user], ['type', m.type], ['kernel id', m.kernelId], ['ramdisk id', m.ramdiskId],
+    ['kernel name', m.kernelName], ['bundler name', m.bundler.name], ['bundler version', m.bundler.version], ['bundler release', m.bundler.release],
+    ...m.productCodes.map((c) => ['product code', c] as [string, string]), ...m.ancestry.map((a) => ['ancestor', a] as [string, string]),
+    ...m.blockDeviceMappings.flatMap((b) => [['block device mapping', b.virtual], ['block device mapping', b.device]] as [string, string][]),
+  ];
+  for (const [what, t] of texts) {
+    const c = t === undefined ? null : NOT_XML_TEXT.exec(t);
+    if (c) bad(`the ${what} '${displayText(t!)}' holds a character XML cannot carry (U+${c[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')})`);
+  }
 }
+
+// Characters XML 1.0 cannot carry, even escaped.
+const NOT_XML_TEXT = /[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/u;
 
 /** The signed text: '<machine_configuration>…</image>', exactly as it appears in the file. */
 export function buildSignedText(m: Manifest): string {
@@ -127,18 +145,25 @@ export function buildManifestXml(m: Manifest, signatureHex: string): string {
   );
 }
 
-/** The signed region of a manifest file as it is on disk (never a re-serialization). */
-export function signedSubstring(xml: string, source?: string): string {
-  const start = xml.indexOf('<machine_configuration>');
-  const end = start < 0 ? -1 : xml.indexOf('</image>', start);
-  if (start < 0 || end < 0) {
-    throw new ManifestError(`${where(source)}: no '<machine_configuration>…</image>' region to verify; is this a ${MANIFEST_VERSION} manifest?`);
-  }
-  return xml.slice(start, end + '</image>'.length);
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // Reading
+
+/** A manifest as read: its fields, its signature, and the exact text of the elements the signature covers. */
+export interface SignedManifest extends Manifest {
+  signature: string;
+  /**
+   * The input from the start of the <machine_configuration> element read up to the end of the <image> element read
+   * (the two are adjacent; only whitespace may lie between them): what the signature is checked over.
+   */
+  signedText: string;
+  /** Where the two signed elements are in the input text (string offsets, end exclusive). */
+  spans: { machineConfiguration: Span; image: Span };
+}
+
+export interface Span { start: number; end: number }
+
+/** The largest manifest read: 10 GiB of image is 1025 parts, about 120 KiB of manifest. */
+export const MAX_MANIFEST_BYTES = 16 << 20;
 
 /**
  * Older formats the original still read (both from 2007; version 3 signs <image> only and has no architecture).
@@ -149,29 +174,60 @@ const OLD_VERSIONS: Record<string, string> = {
   '2007-08-29': 'manifest version 2007-08-29',
 };
 
-const where = (source?: string) => (source ? `Invalid manifest '${source}'` : 'Invalid manifest');
+const where = (source?: string) => (source ? `Invalid manifest '${displayText(source)}'` : 'Invalid manifest');
 
-type Node = Record<string, unknown>;
+/** An element of the format: in its parent, in this order; once unless repeated; text unless it has children. */
+interface Shape { name: string; optional?: true; repeated?: true; attributes?: string[]; children?: Shape[] }
 
-const ARRAY_ELEMENTS = new Set(['part', 'mapping', 'product_code', 'ancestor_ami_id']);
+/** The structure the tool writes (docs/bundle-format.md §2), and the only one it reads. */
+const MANIFEST_SHAPE: Shape = {
+  name: 'manifest',
+  children: [
+    { name: 'version' },
+    { name: 'bundler', children: [{ name: 'name' }, { name: 'version' }, { name: 'release' }] },
+    {
+      name: 'machine_configuration',
+      children: [
+        { name: 'architecture' },
+        {
+          name: 'block_device_mapping', optional: true,
+          children: [{ name: 'mapping', optional: true, repeated: true, children: [{ name: 'virtual' }, { name: 'device' }] }],
+        },
+        { name: 'kernel_id', optional: true },
+        { name: 'ramdisk_id', optional: true },
+        { name: 'product_codes', optional: true, children: [{ name: 'product_code', optional: true, repeated: true }] },
+      ],
+    },
+    {
+      name: 'image',
+      children: [
+        { name: 'name' },
+        { name: 'user' },
+        { name: 'type' },
+        { name: 'kernel_name', optional: true },
+        { name: 'ancestry', optional: true, children: [{ name: 'ancestor_ami_id', optional: true, repeated: true }] },
+        { name: 'digest', attributes: ['algorithm'] },
+        { name: 'size' },
+        { name: 'bundled_size' },
+        { name: 'ec2_encrypted_key', attributes: ['algorithm'] },
+        { name: 'user_encrypted_key', attributes: ['algorithm'] },
+        { name: 'ec2_encrypted_iv' },
+        { name: 'user_encrypted_iv' },
+        {
+          name: 'parts', attributes: ['count'],
+          children: [{
+            name: 'part', optional: true, repeated: true, attributes: ['index'],
+            children: [{ name: 'filename' }, { name: 'digest', attributes: ['algorithm'] }],
+          }],
+        },
+      ],
+    },
+    { name: 'signature' },
+  ],
+};
 
-const parser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: '@_',
-  // Keep every value a string: hex like '1e10' or ids must never become numbers.
-  parseTagValue: false,
-  parseAttributeValue: false,
-  // Values are kept exactly; whitespace between elements is dropped below.
-  trimValues: false,
-  // Entities are decoded by decodeEntities (the parser leaves numeric references alone).
-  processEntities: false,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  isArray: (name) => ARRAY_ELEMENTS.has(name),
-});
-
-const ENTITY = /&(?:(amp|lt|gt|quot|apos)|#(\d+)|#x([0-9a-fA-F]+));|&/g;
-const NAMED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+/** Values quoted in messages: shortened, and safe to print. */
+const short = (s: string) => displayText(s.length > 40 ? `${s.slice(0, 40)}…` : s);
 
 class Reader {
   constructor(private readonly source?: string) {}
@@ -180,185 +236,172 @@ class Reader {
     throw new ManifestError(`${where(this.source)}: ${what}.`);
   }
 
-  decode(raw: string, path: string): string {
-    return raw.replace(ENTITY, (all, name: string | undefined, dec: string | undefined, hex: string | undefined) => {
-      if (name) return NAMED[name]!;
-      const code = dec !== undefined ? Number(dec) : hex !== undefined ? parseInt(hex, 16) : NaN;
-      if (!Number.isInteger(code) || code < 1 || code > 0x10ffff) this.fail(`bad entity or character reference '${all}' in <${path}> (escape a literal '&' as '&amp;')`);
-      return String.fromCodePoint(code);
-    });
-  }
-
-  /** The child element `name` of `node` (an object), or undefined. */
-  child(node: Node, name: string, path: string): unknown {
-    const v = node[name];
-    if (Array.isArray(v) && !ARRAY_ELEMENTS.has(name)) this.fail(`more than one <${path}/${name}> element`);
-    return v;
-  }
-
-  container(node: Node, name: string, path: string, required: true): Node;
-  container(node: Node, name: string, path: string, required: false): Node | undefined;
-  container(node: Node, name: string, path: string, required: boolean): Node | undefined {
-    const v = this.child(node, name, path);
-    const full = path ? `${path}/${name}` : name;
-    if (v === undefined) return required ? this.fail(`missing <${full}> element`) : undefined;
-    if (v === '') return {};
-    if (typeof v !== 'object' || v === null) this.fail(`<${full}> should hold elements, not text`);
-    return v as Node;
-  }
-
-  /** Text of a leaf element; undefined when absent. */
-  optText(node: Node, name: string, path: string): string | undefined {
-    const v = this.child(node, name, path);
-    return v === undefined ? undefined : this.textOf(v, `${path}/${name}`);
-  }
-
-  text(node: Node, name: string, path: string): string {
-    const t = this.optText(node, name, path);
-    if (t === undefined) this.fail(`missing <${path}/${name}> element`);
-    return t;
-  }
-
-  textOf(v: unknown, path: string): string {
-    if (typeof v === 'string') return this.decode(v, path);
-    if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
-      const keys = Object.keys(v).filter((k) => !k.startsWith('@_'));
-      if (keys.every((k) => k === '#text')) return this.decode(String((v as Node)['#text'] ?? ''), path);
+  /** Checks `el` (at `path`) and everything under it against `shape`: known elements, once each, in order. */
+  check(el: XmlElement, shape: Shape, path: string): void {
+    for (const a of el.attributes.keys()) {
+      if (!shape.attributes?.includes(a)) this.fail(`<${path}> has an attribute the format does not have: '${short(a)}'`);
     }
-    return this.fail(`<${path}> should hold text, not elements`);
+    if (!shape.children) {
+      if (el.children.length > 0) this.fail(`<${path}> should hold text, not elements`);
+      return;
+    }
+    if (/[^ \t\r\n]/.test(el.text)) this.fail(`<${path}> should hold elements, not text`);
+    const specs = shape.children;
+    const seen = new Set<string>();
+    let last = -1;
+    for (const child of el.children) {
+      const i = specs.findIndex((s) => s.name === child.name);
+      if (i < 0) this.fail(`unknown element <${path}/${short(child.name)}> (the format has no such element)`);
+      if (seen.has(child.name) && !(specs[i]!.repeated && i === last)) this.fail(`more than one <${path}/${child.name}> element`);
+      if (i < last) this.fail(`<${path}/${child.name}> is out of order: the format puts it before <${path}/${specs[last]!.name}>`);
+      seen.add(child.name);
+      last = i;
+    }
+    for (const s of specs) if (!s.optional && !seen.has(s.name)) this.fail(`missing <${path}/${s.name}> element`);
+    const counts = new Map<string, number>();
+    for (const child of el.children) {
+      const spec = specs.find((s) => s.name === child.name)!;
+      const k = counts.get(child.name) ?? 0;
+      counts.set(child.name, k + 1);
+      this.check(child, spec, `${path}/${child.name}${spec.repeated ? `[${k}]` : ''}`);
+    }
   }
 
-  attr(v: unknown, attr: string, path: string): string | undefined {
-    if (typeof v !== 'object' || v === null) return undefined;
-    const a = (v as Node)[`@_${attr}`];
-    return a === undefined ? undefined : this.decode(String(a), `${path} ${attr}`);
-  }
-
-  hex(node: Node, name: string, path: string, length?: number): string {
-    const t = this.text(node, name, path);
+  hex(el: XmlElement, path: string, length?: number): string {
+    const t = el.text;
     if (!/^[0-9a-fA-F]+$/.test(t) || (length !== undefined && t.length !== length)) {
-      this.fail(`<${path}/${name}> is not a ${length ? `${length}-digit ` : ''}hex value: '${short(t)}'`);
+      this.fail(`<${path}> is not a ${length ? `${length}-digit ` : ''}hex value: '${short(t)}'`);
     }
-    if (length === undefined && t.length % 2 !== 0) this.fail(`<${path}/${name}> has an odd number of hex digits`);
+    if (length === undefined && t.length % 2 !== 0) this.fail(`<${path}> has an odd number of hex digits`);
     return t;
   }
 
-  decimal(node: Node, name: string, path: string): number {
-    const t = this.text(node, name, path);
+  decimal(el: XmlElement, path: string): number {
+    const t = el.text;
     const n = Number(t);
-    if (!/^\d+$/.test(t) || !Number.isSafeInteger(n)) this.fail(`<${path}/${name}> is not a whole number: '${short(t)}'`);
+    if (!/^\d+$/.test(t) || !Number.isSafeInteger(n)) this.fail(`<${path}> is not a whole number: '${short(t)}'`);
     return n;
   }
 
-  list(node: Node | undefined, name: string, path: string): unknown[] {
-    if (!node) return [];
-    const v = node[name];
-    return v === undefined ? [] : (v as unknown[]);
+  /** An algorithm attribute, when present, must be the one the format uses. */
+  algorithm(el: XmlElement, path: string, expected: string): void {
+    const a = el.attributes.get('algorithm');
+    if (a !== undefined && a !== expected) this.fail(`<${path}> uses algorithm '${short(a)}', only ${expected} is supported`);
   }
 
-  /** An algorithm attribute, when present, must be the one the format uses. */
-  algorithm(node: Node, name: string, path: string, expected: string): void {
-    const a = this.attr(node[name], 'algorithm', `${path}/${name}`);
-    if (a !== undefined && a !== expected) this.fail(`<${path}/${name}> uses algorithm '${a}', only ${expected} is supported`);
+  plainName(el: XmlElement, path: string): string {
+    const name = el.text;
+    if (name === '') this.fail(`<${path}> is empty`);
+    if (!isPlainFileName(name)) this.fail(`<${path}> '${short(name)}' is not a plain file name (${PLAIN_FILE_NAME_RULE})`);
+    return name;
   }
 }
 
-const short = (s: string) => (s.length > 40 ? `${s.slice(0, 40)}…` : s);
+/** The child element `name` (the shape was checked: at most one), or undefined. */
+const child = (el: XmlElement, name: string) => el.children.find((c) => c.name === name);
+const must = (el: XmlElement, name: string) => child(el, name)!;
+const each = (el: XmlElement | undefined, name: string) => (el ? el.children.filter((c) => c.name === name) : []);
 
-/** Reads a 2007-10-10 manifest; throws ManifestError naming `source` and the missing/malformed element. */
-export function parseManifest(xml: string, source?: string): Manifest & { signature: string } {
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Reads a 2007-10-10 manifest: only the structure the tool writes (see MANIFEST_SHAPE and readStrictXml), so that
+ * the signed text returned is exactly the text of the elements read. Give the file's bytes when there is a
+ * signature to check: they must be UTF-8, so that the signed text is exactly the bytes on disk. Throws
+ * ManifestError naming `source` and the element at fault.
+ */
+export function parseManifest(input: string | Uint8Array, source?: string): SignedManifest {
   const r: Reader = new Reader(source);
-  if (typeof xml !== 'string' || xml.trim() === '') r.fail('the file is empty');
-  if (/<!DOCTYPE/i.test(xml)) r.fail('DOCTYPE declarations are not allowed in a manifest');
-  if (xml.includes('<![CDATA[')) r.fail('CDATA sections are not allowed in a manifest');
-  const valid = XMLValidator.validate(xml);
-  if (valid !== true) r.fail(`not well-formed XML (line ${valid.err.line}: ${valid.err.msg.replace(/\.$/, '')})`);
-  let doc: Node;
-  try {
-    doc = parser.parse(xml) as Node;
-  } catch (err) {
-    return r.fail(`not well-formed XML (${err instanceof Error ? err.message : String(err)})`);
+  const inputSize = typeof input === 'string' ? input.length : input.byteLength;
+  if (inputSize > MAX_MANIFEST_BYTES) r.fail(`it is over ${MAX_MANIFEST_BYTES >> 20} MiB, which no manifest is`);
+  let xml: string;
+  if (typeof input === 'string') {
+    xml = input;
+  } else {
+    try {
+      xml = UTF8.decode(input);
+    } catch {
+      return r.fail('not well-formed XML: it is not UTF-8 text');
+    }
   }
-  const roots = Object.keys(doc).filter((k) => k !== '#text');
-  if (roots.length !== 1 || roots[0] !== 'manifest') r.fail('not an AMI manifest (the root element is not <manifest>)');
-  const root = r.container(doc, 'manifest', '', true);
+  if (xml.trim() === '') r.fail('the file is empty');
+  let root: XmlElement;
+  try {
+    root = readStrictXml(xml);
+  } catch (err) {
+    if (err instanceof StrictXmlError) r.fail(`${err.message} (${lineAndColumn(xml, err.offset)})`);
+    throw err;
+  }
+  if (root.name !== 'manifest') r.fail('not an AMI manifest (the root element is not <manifest>)');
 
-  const version = r.text(root, 'version', 'manifest');
+  // The version decides how the rest is read, so it is checked before the rest's structure.
+  const versions = each(root, 'version');
+  if (versions.length === 0) r.fail('missing <manifest/version> element');
+  const version = versions[0]!.text;
   if (version !== MANIFEST_VERSION) {
     const old = OLD_VERSIONS[version];
     if (old) r.fail(`${old} is not supported; only ${MANIFEST_VERSION} manifests can be read (re-bundle the image with this tool)`);
     r.fail(`unsupported manifest version '${short(version)}' (expected ${MANIFEST_VERSION})`);
   }
+  r.check(root, MANIFEST_SHAPE, 'manifest');
 
-  const bundlerNode = r.container(root, 'bundler', 'manifest', true);
-  const bundler = {
-    name: r.text(bundlerNode, 'name', 'manifest/bundler'),
-    version: r.text(bundlerNode, 'version', 'manifest/bundler'),
-    release: r.text(bundlerNode, 'release', 'manifest/bundler'),
-  };
+  const bundlerEl = must(root, 'bundler');
+  const bundler = { name: must(bundlerEl, 'name').text, version: must(bundlerEl, 'version').text, release: must(bundlerEl, 'release').text };
 
   const mcPath = 'manifest/machine_configuration';
-  const mc = r.container(root, 'machine_configuration', 'manifest', true);
-  const architecture = r.text(mc, 'architecture', mcPath);
+  const mc = must(root, 'machine_configuration');
+  const architecture = must(mc, 'architecture').text;
   if (architecture === '') r.fail(`<${mcPath}/architecture> is empty`);
-  const bdm = r.container(mc, 'block_device_mapping', mcPath, false);
-  const blockDeviceMappings = r.list(bdm, 'mapping', `${mcPath}/block_device_mapping`).map((m, i) => {
-    const p = `${mcPath}/block_device_mapping/mapping[${i}]`;
-    if (typeof m !== 'object' || m === null) r.fail(`<${p}> should hold <virtual> and <device>`);
-    return { virtual: r.text(m as Node, 'virtual', p), device: r.text(m as Node, 'device', p) };
-  });
-  const kernelId = r.optText(mc, 'kernel_id', mcPath) || undefined;
-  const ramdiskId = r.optText(mc, 'ramdisk_id', mcPath) || undefined;
-  const pc = r.container(mc, 'product_codes', mcPath, false);
-  const productCodes = r.list(pc, 'product_code', `${mcPath}/product_codes`).map((c) => r.textOf(c, `${mcPath}/product_codes/product_code`));
+  const blockDeviceMappings = each(child(mc, 'block_device_mapping'), 'mapping')
+    .map((m) => ({ virtual: must(m, 'virtual').text, device: must(m, 'device').text }));
+  const kernelId = child(mc, 'kernel_id')?.text || undefined;
+  const ramdiskId = child(mc, 'ramdisk_id')?.text || undefined;
+  const productCodes = each(child(mc, 'product_codes'), 'product_code').map((c) => c.text);
 
   const ip = 'manifest/image';
-  const image = r.container(root, 'image', 'manifest', true);
-  const name = r.text(image, 'name', ip);
-  if (name === '') r.fail(`<${ip}/name> is empty`);
-  const user = r.text(image, 'user', ip);
-  const type = r.text(image, 'type', ip);
-  const kernelName = r.optText(image, 'kernel_name', ip) || undefined;
-  const anc = r.container(image, 'ancestry', ip, false);
-  const ancestry = r.list(anc, 'ancestor_ami_id', `${ip}/ancestry`).map((a) => r.textOf(a, `${ip}/ancestry/ancestor_ami_id`));
-  r.algorithm(image, 'digest', ip, 'SHA1');
-  const digest = r.hex(image, 'digest', ip, 40);
-  const size = r.decimal(image, 'size', ip);
-  const bundledSize = r.decimal(image, 'bundled_size', ip);
-  r.algorithm(image, 'ec2_encrypted_key', ip, 'AES-128-CBC');
-  r.algorithm(image, 'user_encrypted_key', ip, 'AES-128-CBC');
-  const ec2EncryptedKey = r.hex(image, 'ec2_encrypted_key', ip);
-  const userEncryptedKey = r.hex(image, 'user_encrypted_key', ip);
-  const ec2EncryptedIv = r.hex(image, 'ec2_encrypted_iv', ip);
-  const userEncryptedIv = r.hex(image, 'user_encrypted_iv', ip);
+  const image = must(root, 'image');
+  const name = r.plainName(must(image, 'name'), `${ip}/name`);
+  const user = must(image, 'user').text;
+  const type = must(image, 'type').text;
+  const kernelName = child(image, 'kernel_name')?.text || undefined;
+  const ancestry = each(child(image, 'ancestry'), 'ancestor_ami_id').map((a) => a.text);
+  r.algorithm(must(image, 'digest'), `${ip}/digest`, 'SHA1');
+  const digest = r.hex(must(image, 'digest'), `${ip}/digest`, 40);
+  const size = r.decimal(must(image, 'size'), `${ip}/size`);
+  const bundledSize = r.decimal(must(image, 'bundled_size'), `${ip}/bundled_size`);
+  r.algorithm(must(image, 'ec2_encrypted_key'), `${ip}/ec2_encrypted_key`, 'AES-128-CBC');
+  r.algorithm(must(image, 'user_encrypted_key'), `${ip}/user_encrypted_key`, 'AES-128-CBC');
+  const ec2EncryptedKey = r.hex(must(image, 'ec2_encrypted_key'), `${ip}/ec2_encrypted_key`);
+  const userEncryptedKey = r.hex(must(image, 'user_encrypted_key'), `${ip}/user_encrypted_key`);
+  const ec2EncryptedIv = r.hex(must(image, 'ec2_encrypted_iv'), `${ip}/ec2_encrypted_iv`);
+  const userEncryptedIv = r.hex(must(image, 'user_encrypted_iv'), `${ip}/user_encrypted_iv`);
 
   const pp = `${ip}/parts`;
-  const partsNode = r.container(image, 'parts', ip, true);
-  const countText = r.attr(partsNode, 'count', pp);
+  const partsEl = must(image, 'parts');
+  const countText = partsEl.attributes.get('count');
   if (countText === undefined) r.fail(`<${pp}> has no count attribute`);
   if (!/^\d+$/.test(countText)) r.fail(`<${pp}> count '${short(countText)}' is not a whole number`);
-  const partNodes = r.list(partsNode, 'part', pp);
-  if (partNodes.length === 0) r.fail(`<${pp}> lists no <part>`);
-  if (Number(countText) !== partNodes.length) r.fail(`<${pp}> count is ${countText} but it lists ${partNodes.length} <part> elements`);
-  const parts = partNodes.map((node, i) => {
+  const partEls = each(partsEl, 'part');
+  if (partEls.length === 0) r.fail(`<${pp}> lists no <part>`);
+  if (Number(countText) !== partEls.length) r.fail(`<${pp}> count is ${countText} but it lists ${partEls.length} <part> elements`);
+  const parts = partEls.map((el, i) => {
     const p = `${pp}/part[${i}]`;
-    if (typeof node !== 'object' || node === null) r.fail(`<${p}> should hold <filename> and <digest>`);
-    const index = r.attr(node, 'index', p);
+    const index = el.attributes.get('index');
     if (index === undefined) r.fail(`<${p}> has no index attribute`);
     if (index !== String(i)) r.fail(`parts out of order: <part index='${short(index)}'> found where index ${i} was expected`);
-    const filename = r.text(node as Node, 'filename', p);
-    if (filename === '') r.fail(`<${p}/filename> is empty`);
-    if (!isPlainFileName(filename)) r.fail(`<${p}/filename> '${short(filename)}' is not a plain file name (it contains '/', '\\' or '..'); refusing a manifest that could reach outside its directory`);
-    r.algorithm(node as Node, 'digest', p, 'SHA1');
-    return { filename, digest: r.hex(node as Node, 'digest', p, 40) };
+    const filename = r.plainName(must(el, 'filename'), `${p}/filename`);
+    r.algorithm(must(el, 'digest'), `${p}/digest`, 'SHA1');
+    return { filename, digest: r.hex(must(el, 'digest'), `${p}/digest`, 40) };
   });
 
-  const signature = r.hex(root, 'signature', 'manifest');
+  const signature = r.hex(must(root, 'signature'), 'manifest/signature');
 
   return {
     version, bundler, architecture, blockDeviceMappings, kernelId, ramdiskId, productCodes,
     name, user, type, kernelName, ancestry, digest, size, bundledSize,
     ec2EncryptedKey, userEncryptedKey, ec2EncryptedIv, userEncryptedIv, parts, signature,
+    signedText: xml.slice(mc.start, image.end),
+    spans: { machineConfiguration: { start: mc.start, end: mc.end }, image: { start: image.start, end: image.end } },
   };
 }
 

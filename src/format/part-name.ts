@@ -17,7 +17,15 @@ export function partName(prefix: string, index: number, count: number): string {
   return `${prefix}.part.${String(index).padStart(String(count).length, '0')}`;
 }
 
-/** A name from a manifest must be a plain file name, so that a hostile manifest cannot reach outside a directory. */
+/** What isPlainFileName asks of a name, for messages: "… is not a plain file name (RULE)". */
+export const PLAIN_FILE_NAME_RULE = "no '/', '\\', NUL or control characters, not '.' or '..', not starting with '.'";
+
+/**
+ * The one rule for a name that becomes a file in a directory (part and image names, bundle prefixes, the path
+ * components of tar members), at both ends: what we write we read back, and a hostile manifest, bucket or tar
+ * stream cannot reach outside the directory, replace a dotfile, or hide a file. `..` inside a name (`v1..2.img`)
+ * is a plain name. Control characters are C0, DEL and C1.
+ */
 export function isPlainFileName(name: string): boolean {
-  return !(name === '' || name.includes('/') || name.includes('\\') || name.includes('\0') || name.includes('..'));
+  return name !== '' && !name.startsWith('.') && !/[/\\\u0000-\u001f\u007f-\u009f]/.test(name);
 }

@@ -6,8 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { ToolError, UsageError } from '../../src/errors.js';
 import { loadCertificate, verifyHex } from '../../src/crypto/keys.js';
 import {
-  ManifestError, buildManifestXml, buildSignedText, missingMappingWarnings, parseBlockDeviceMappingFlag, parseManifest,
-  signedSubstring, type Manifest,
+  MAX_MANIFEST_BYTES, ManifestError, buildManifestXml, buildSignedText, missingMappingWarnings, parseBlockDeviceMappingFlag,
+  parseManifest, type Manifest,
 } from '../../src/format/manifest.js';
 import { REFERENCE, key, reference } from '../helpers/paths.js';
 
@@ -26,6 +26,14 @@ function fixtureManifests(): { name: string; path: string; cert: string; otherCe
 }
 
 const FIXTURES = fixtureManifests();
+
+/** The original's (and EC2's) rule, as an oracle: from the first '<machine_configuration>' to the next '</image>'. */
+function originalSignedSubstring(xml: string): string {
+  const start = xml.indexOf('<machine_configuration>');
+  const end = xml.indexOf('</image>', start);
+  if (start < 0 || end < 0) throw new Error('no signed region');
+  return xml.slice(start, end + '</image>'.length);
+}
 
 describe('fixtures round-trip', () => {
   it('covers every reference manifest', () => {
@@ -51,13 +59,17 @@ describe('fixtures round-trip', () => {
       const parsed = parseManifest(bytes.toString('utf8'), f.path);
       const rebuilt = buildManifestXml(parsed, parsed.signature);
       expect(Buffer.from(rebuilt, 'utf8').equals(bytes)).toBe(true);
-      expect(buildSignedText(parsed)).toBe(signedSubstring(rebuilt));
+      expect(buildSignedText(parsed)).toBe(parsed.signedText);
+      expect(parseManifest(rebuilt).signedText).toBe(parsed.signedText);
     });
 
-    it(`${f.name}: the signed substring verifies with its user certificate only`, () => {
-      const xml = readFileSync(f.path, 'utf8');
-      const { signature } = parseManifest(xml, f.path);
-      const signed = signedSubstring(xml);
+    it(`${f.name}: the signed text read verifies with its user certificate only`, () => {
+      const bytes = readFileSync(f.path);
+      const { signature, signedText: signed, spans } = parseManifest(bytes, f.path);
+      const xml = bytes.toString('utf8');
+      // The span of the elements read is what the original's substring rule finds in the tool's output.
+      expect(signed).toBe(originalSignedSubstring(xml));
+      expect(xml.slice(spans.machineConfiguration.start, spans.image.end)).toBe(signed);
       expect(signed.startsWith('<machine_configuration>')).toBe(true);
       expect(signed.endsWith('</image>')).toBe(true);
       expect(verifyHex(loadCertificate(f.cert), signed, signature)).toBe(true);
@@ -80,7 +92,7 @@ describe('fixtures round-trip', () => {
         continue; // migrated cases have no analysis.json
       }
       const json = JSON.parse(readFileSync(reference(c, 'case.json'), 'utf8'));
-      const signed = signedSubstring(readFileSync(reference(c, json.manifest.file), 'utf8'));
+      const signed = parseManifest(readFileSync(reference(c, json.manifest.file))).signedText;
       expect(signed.length, c).toBe(analysis.signed_substring_len);
       expect(createHash('sha1').update(signed).digest('hex'), c).toBe(analysis.signed_substring_sha1);
     }
@@ -206,6 +218,30 @@ describe('buildManifestXml', () => {
     expect(xml).toContain('<size>10737418240</size><bundled_size>123456789012345</bundled_size>');
   });
 
+  it('refuses to write what no reader accepts: names outside the shared rule, characters XML cannot carry', () => {
+    expect(() => buildManifestXml(sample({ name: '.hidden' }), 'ab')).toThrow(/the image name '\.hidden' is not a plain file name/);
+    expect(() => buildManifestXml(sample({ parts: [{ filename: 'a/b', digest: hex40('b') }] }), 'ab')).toThrow(/part 0's file name 'a\/b' is not a plain file name/);
+    expect(() => buildManifestXml(sample({ kernelId: 'aki-\u001b]0;x' }), 'ab')).toThrow(/the kernel id 'aki-\\x1b\]0;x' holds a character XML cannot carry \(U\+001B\)/);
+    expect(() => buildManifestXml(sample({ productCodes: ['\uFFFE'] }), 'ab')).toThrow(/product code .* \(U\+FFFE\)/);
+    expect(() => buildManifestXml(sample({ blockDeviceMappings: [{ virtual: 'ami', device: 'sda\u0000' }] }), 'ab')).toThrow(/block device mapping/);
+  });
+
+  it('what it writes, the reader reads back field for field', () => {
+    const names = ['v1..2.img', 'a b', 'x&y<z>', "q'uo\"te", 'é✓\u{1F600}', 'tab\tin.img'.replace('\t', '_'), 'n\u00a0bsp'];
+    for (const name of names) {
+      const m = sample({
+        name, parts: [{ filename: `${name}.part.0`, digest: hex40('c') }], kernelId: 'aki-\u0085', architecture: 'a\tb\nc',
+        blockDeviceMappings: [{ virtual: 'ami', device: 'sda1' }], productCodes: ['P&Q'], ancestry: ['ami-1'], kernelName: 'k<',
+      });
+      const back = parseManifest(buildManifestXml(m, 'ab'));
+      const { signature, signedText, spans, ...fields } = back;
+      expect(fields).toEqual(m);
+      expect(signedText).toBe(buildSignedText(m));
+      expect(signature).toBe('ab');
+      expect(spans.image.end).toBeGreaterThan(spans.machineConfiguration.start);
+    }
+  });
+
   it('refuses to write fields that would make an invalid manifest', () => {
     expect(() => buildManifestXml(sample({ digest: 'xyz' }), 'ab')).toThrow(ManifestError);
     expect(() => buildManifestXml(sample({ parts: [] }), 'ab')).toThrow(/no parts/);
@@ -234,6 +270,7 @@ describe('parseManifest', () => {
     } catch (err) {
       expect(err).toBeInstanceOf(ManifestError);
       expect(err).toBeInstanceOf(ToolError);
+      expect((err as ManifestError).code).toBe('MANIFEST_INVALID');
       const msg = (err as Error).message;
       expect(msg).toContain(SRC);
       expect(msg).not.toContain('\n');
@@ -309,10 +346,20 @@ describe('parseManifest', () => {
     expect(errorFor(replace('<name>img</name>', '<name>img</name><name>again</name>'))).toMatch(/more than one <manifest\/image\/name>/);
   });
 
-  it('refuses part file names that could reach outside a directory', () => {
-    for (const bad of ['../evil', '/etc/passwd', 'a/b', 'a\\b', 'x..y']) {
+  it('refuses part and image names that are not plain file names, by the shared rule', () => {
+    for (const bad of ['../evil', '/etc/passwd', 'a/b', 'a\\b', '.', '..', '.bashrc', 'a&#127;b', 'a&#x85;b', 'a\tb', 'a\nb']) {
       expect(errorFor(replace('<filename>img.part.0</filename>', `<filename>${bad}</filename>`))).toMatch(/part\[0\]\/filename> .* is not a plain file name/);
+      expect(errorFor(replace('<name>img</name>', `<name>${bad}</name>`))).toMatch(/<manifest\/image\/name> .* is not a plain file name/);
     }
+    // '..' inside a name is a plain name: what ec2-bundle-image -i v1..2.img writes is read back.
+    const dotted = buildManifestXml(sample({ name: 'v1..2.img', parts: [{ filename: 'v1..2.img.part.0', digest: hex40('b') }] }), 'ab');
+    expect(parseManifest(dotted)).toMatchObject({ name: 'v1..2.img', parts: [{ filename: 'v1..2.img.part.0' }] });
+  });
+
+  it('escapes control characters of a name it quotes', () => {
+    const msg = errorFor(replace('<filename>img.part.0</filename>', '<filename>&#x9b;]0;pwned</filename>'));
+    expect(msg).toContain("'\\x9b]0;pwned'");
+    expect(msg).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
   });
 
   it('checks the part list: count, order and presence', () => {
@@ -339,17 +386,143 @@ describe('parseManifest', () => {
   });
 });
 
-describe('signedSubstring', () => {
-  it('is the exact text from <machine_configuration> through </image>', () => {
+describe('signed text: the exact span of the elements read', () => {
+  it('is the text from <machine_configuration> through </image>, with their offsets', () => {
     const xml = buildManifestXml(sample({ name: 'a&b' }), 'abcd');
-    const s = signedSubstring(xml);
-    expect(s).toBe(buildSignedText(sample({ name: 'a&b' })));
-    expect(xml.indexOf(s)).toBe(xml.indexOf('<machine_configuration>'));
-    expect(s).toContain('<name>a&amp;b</name>');
+    const m = parseManifest(xml);
+    expect(m.signedText).toBe(buildSignedText(sample({ name: 'a&b' })));
+    expect(m.signedText).toContain('<name>a&amp;b</name>'); // the text as written, not as decoded
+    const { machineConfiguration: mc, image } = m.spans;
+    expect(mc.start).toBe(xml.indexOf('<machine_configuration>'));
+    expect(mc.end).toBe(xml.indexOf('</machine_configuration>') + '</machine_configuration>'.length);
+    expect(image.start).toBe(mc.end);
+    expect(image.end).toBe(xml.indexOf('</image>') + '</image>'.length);
+    expect(xml.slice(mc.start, image.end)).toBe(m.signedText);
   });
-  it('fails clearly without a signed region', () => {
-    expect(() => signedSubstring('<manifest><image></image></manifest>', 'x.xml')).toThrow(ManifestError);
-    expect(() => signedSubstring('<manifest><image></image></manifest>', 'x.xml')).toThrow(/x\.xml/);
+
+  it('keeps whitespace inside and between the two elements, as the original verifies it', () => {
+    const pretty = buildManifestXml(sample(), 'ab').replace(/></g, '>\r\n\t<');
+    const m = parseManifest(pretty);
+    expect(m.signedText).toBe(originalSignedSubstring(pretty));
+    expect(m.signedText).toContain('</machine_configuration>\r\n\t<image>');
+  });
+
+  it('from bytes: the UTF-8 of the signed text is exactly the bytes of the span on disk', () => {
+    const xml = buildManifestXml(sample({ name: 'ïmg✓\u{1F600}', bundler: { name: 'bündler', version: '1', release: '2' } }), 'ab');
+    const bytes = Buffer.from(xml, 'utf8');
+    const m = parseManifest(bytes);
+    const start = bytes.indexOf('<machine_configuration>');
+    const end = bytes.indexOf('</image>') + '</image>'.length;
+    expect(Buffer.from(m.signedText, 'utf8').equals(bytes.subarray(start, end))).toBe(true);
+    expect(m.name).toBe('ïmg✓\u{1F600}');
+  });
+
+  it('refuses bytes that are not UTF-8 (decoding them would change the signed bytes)', () => {
+    const bytes = Buffer.from(buildManifestXml(sample({ name: 'imgX' }), 'ab'), 'utf8');
+    bytes[bytes.indexOf('imgX') + 3] = 0xff;
+    expect(() => parseManifest(bytes, 'x.xml')).toThrow(/^Invalid manifest 'x\.xml': not well-formed XML: it is not UTF-8 text\.$/);
+  });
+
+  it('accepts what other writers may add around the structure, and the span is still the original rule', () => {
+    const good = buildManifestXml(sample({ kernelId: 'aki-1' }), 'ab');
+    const variants = [
+      good.replace("<?xml version='1.0'?>", ''),
+      good.replace("<?xml version='1.0'?>", '<?xml version="1.0" encoding="UTF-8"?>\n'),
+      good.replace("<?xml version='1.0'?>", "<?xml version='1.0' encoding='utf-8' standalone='yes'?>"),
+      '\uFEFF' + good,
+      good.replace("<digest algorithm='SHA1'>", '<digest algorithm="SHA1">'),
+      good.replace("<parts count='1'>", "<parts  count = '1' >"),
+      good + '\n',
+    ];
+    for (const v of variants) {
+      const m = parseManifest(v);
+      expect(m.signedText, v.slice(0, 60)).toBe(originalSignedSubstring(v));
+      expect(m.kernelId).toBe('aki-1');
+    }
+    // An empty optional element, however written, is left out.
+    expect(parseManifest(good.replace('<kernel_id>aki-1</kernel_id>', '<kernel_id/>')).kernelId).toBeUndefined();
+  });
+});
+
+describe('parseManifest reads only the structure the tool writes', () => {
+  const SRC = 'hostile.manifest.xml';
+  const head = "<?xml version='1.0'?><manifest><version>2007-10-10</version><bundler><name>amitools</name><version>0.1</version><release>0</release></bundler>";
+  const tail = '<signature>abcd</signature></manifest>';
+  /** The victim's genuinely signed region, and an attacker's own. */
+  const victim = buildSignedText(sample({ name: 'victim.img' }));
+  const evil = buildSignedText(sample({ name: 'evil.img', digest: hex40('e'), parts: [{ filename: 'evil.img.part.0', digest: hex40('f') }] }));
+  const good = head + victim + tail;
+
+  function refusal(xml: string): ManifestError {
+    try {
+      parseManifest(xml, SRC);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ManifestError);
+      expect((err as ManifestError).code).toBe('MANIFEST_INVALID');
+      expect((err as Error).message).toMatch(/^Invalid manifest 'hostile\.manifest\.xml': .*\.$/);
+      expect((err as Error).message).not.toMatch(/[\n\u0000-\u001f]/);
+      return err as ManifestError;
+    }
+    throw new Error(`accepted: ${xml.slice(0, 200)}`);
+  }
+
+  it('the test manifest itself is accepted', () => {
+    expect(parseManifest(good).signedText).toBe(victim);
+  });
+
+  it.each([
+    ['the signed region in a comment', head + `<!--${victim}-->` + evil + tail, /comments are not allowed in a manifest/],
+    ['the signed region in a processing instruction', head + `<?x ${victim}?>` + evil + tail, /processing instructions are not allowed/],
+    ['the signed region in an unknown element', head + `<x>${victim}</x>` + evil + tail, /unknown element <manifest\/x>/],
+    ['the signed region in CDATA', head + `<![CDATA[${victim}]]>` + evil + tail, /CDATA sections are not allowed/],
+    ['the signed region in a DOCTYPE', head.replace('<manifest>', `<!DOCTYPE manifest [<!ENTITY v "${victim}">]><manifest>`) + evil + tail, /DOCTYPE declarations are not allowed/],
+    ['the signed region in a known container', head.replace('</bundler>', `${victim}</bundler>`) + evil + tail, /unknown element <manifest\/bundler\/machine_configuration>/],
+    ['the signed region in a text element', head.replace('<release>0</release>', `<release>${victim}</release>`) + evil + tail, /<manifest\/bundler\/release> should hold text, not elements/],
+    ['the signed region in an attribute', head + evil.replace("<parts count='1'>", `<parts count='1' x='${victim}'>`) + tail, /'<' in the value of attribute x of <manifest\/image\/parts>/],
+    ['a second machine_configuration and image appended', head + victim + evil + tail, /more than one <manifest\/machine_configuration> element/],
+    ['a second machine_configuration and image prepended', head + evil + victim + tail, /more than one <manifest\/machine_configuration> element/],
+    ['a second image', head + victim + evil.slice(evil.indexOf('<image>')) + tail, /more than one <manifest\/image> element/],
+    ['a second parts list', head + victim.replace('</parts>', `</parts>${evil.slice(evil.indexOf('<parts'), evil.indexOf('</image>'))}`) + tail, /more than one <manifest\/image\/parts> element/],
+    ['a second part name', head + victim.replace('</filename>', '</filename><filename>evil</filename>') + tail, /more than one <manifest\/image\/parts\/part\[0\]\/filename> element/],
+    ['a second signature', head + victim + tail.replace('</manifest>', '<signature>abcd</signature></manifest>'), /more than one <manifest\/signature> element/],
+    ['a second root element', good + good.replace("<?xml version='1.0'?>", ''), /a second root element/],
+    ['a comment after the root', good + '<!-- -->', /comments are not allowed/],
+    ['a processing instruction before the root', good.replace('<manifest>', '<?evil x?><manifest>'), /processing instructions are not allowed/],
+    ['a declaration that is not first', ' ' + good, /processing instructions are not allowed .*only the XML declaration, first in the file/],
+    ['another XML version', good.replace("version='1.0'?>", "version='1.1'?>"), /the XML declaration is not/],
+    ['another encoding', good.replace("version='1.0'?>", "version='1.0' encoding='ISO-8859-1'?>"), /the XML declaration is not/],
+    ['elements out of order', good.replace(/(<size>\d+<\/size>)(<bundled_size>\d+<\/bundled_size>)/, '$2$1'), /<manifest\/image\/size> is out of order: the format puts it before <manifest\/image\/bundled_size>/],
+    ['image before machine_configuration', head + victim.slice(victim.indexOf('<image>')) + victim.slice(0, victim.indexOf('<image>')) + tail, /<manifest\/machine_configuration> is out of order/],
+    ['an unknown attribute', good.replace('<name>victim.img', "<name lang='en'>victim.img"), /<manifest\/image\/name> has an attribute the format does not have: 'lang'/],
+    ['a namespace declaration', good.replace('<manifest>', "<manifest xmlns='urn:x'>"), /<manifest> has an attribute the format does not have: 'xmlns'/],
+    ['a namespaced element', good.replace('<user>', '<x:user>').replace('</user>', '</x:user>'), /not well-formed XML/],
+    ['a repeated attribute', good.replace("<parts count='1'>", "<parts count='1' count='1'>"), /attribute count of <manifest\/image\/parts> is repeated/],
+    ['text mixed with elements', good.replace('<image>', '<image>text'), /<manifest\/image> mixes text with elements/],
+    ['text in a container', good.replace('<ancestry>', '').replace("<digest algorithm='SHA1'>a", "<ancestry>ami-1</ancestry><digest algorithm='SHA1'>a"), /<manifest\/image\/ancestry> should hold elements, not text/],
+    ['an unknown entity', good.replace('victim.img', 'victim&ent;.img'), /bad entity or character reference '&' in <manifest\/image\/name>/],
+    ['a reference to a character XML does not allow', good.replace('victim.img', 'victim&#27;.img'), /bad entity or character reference '&#27;'/],
+    ['a raw control character', good.replace('victim.img', 'victim\u001b.img'), /character U\+001B is not allowed in XML/],
+    ["']]>' in text", good.replace('victim.img', 'victim]]>.img'), /']]>' in character data/],
+    ['a mismatched end tag', good.replace('</user>', '</usr>'), /<\/usr> found where <\/user> closes <manifest\/image\/user>/],
+    ['an unclosed element', good.slice(0, good.indexOf('</image>')), /<manifest\/image\/parts> is not closed|<manifest\/image> is not closed/],
+    ['text before the root', 'x' + good.replace("<?xml version='1.0'?>", ''), /text before the root element/],
+    ['text after the root', good + 'x', /text after the root element/],
+    ['deep nesting', good.replace('</bundler>', `</bundler>${'<x>'.repeat(100000)}`), /nested more than 16 deep/],
+  ])('refuses %s', (_label, xml, message) => {
+    expect(refusal(xml).message).toMatch(message);
+  });
+
+  it('names the line and column of what it refuses', () => {
+    const at = good.indexOf('<machine_configuration>');
+    expect(refusal(good.replace('<machine_configuration>', '<!---->' + '<machine_configuration>')).message)
+      .toContain(`(line 1, column ${at + 1})`);
+    expect(refusal(good.replace(/></g, '>\n<').replace('<user>', '<!---->\n<user>')).message).toMatch(/\(line \d+, column 1\)\.$/);
+  });
+
+  it('refuses a manifest over the size bound without reading it', () => {
+    const big = good.replace('</bundler>', `</bundler>${' '.repeat(MAX_MANIFEST_BYTES)}`);
+    expect(refusal(big).message).toMatch(/over 16 MiB/);
+    expect(() => parseManifest(Buffer.alloc(MAX_MANIFEST_BYTES + 1, 0x20))).toThrow(/over 16 MiB/);
   });
 });
 

@@ -1,6 +1,6 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { PART_SIZE, partCount, partName } from '../../src/format/part-name.js';
+import { PART_SIZE, isPlainFileName, partCount, partName } from '../../src/format/part-name.js';
 import { REFERENCE, reference } from '../helpers/paths.js';
 
 describe('partCount', () => {
@@ -49,5 +49,21 @@ describe('partName', () => {
     }
     const many = JSON.parse(readFileSync(reference('manyparts', 'case.json'), 'utf8'));
     expect(many.manifest.parts.at(-1).filename).toBe('manyparts.img.part.10');
+  });
+});
+
+describe('isPlainFileName: the one rule for part, image and tar member names', () => {
+  it('accepts plain names, ".." inside a name included', () => {
+    for (const ok of ['tiny.img', 'tiny.img.part.0', 'v1..2.img', 'a..', 'image', 'x y', 'é✓\u{1F600}', 'a:b', '-rf', '~', 'a.']) {
+      expect(isPlainFileName(ok), ok).toBe(true);
+    }
+  });
+  it("refuses '/', '\\', NUL, control characters, '.', '..' and a leading '.'", () => {
+    for (const bad of ['', '.', '..', '.bashrc', '.x.part.0', '../x', 'a/b', '/etc', 'a\\b', 'a\0b', 'a\nb', 'a\tb', 'a\u001b]0;x\u0007', 'a\u007fb', 'a\u0085b', 'a\u009bb']) {
+      expect(isPlainFileName(bad), JSON.stringify(bad)).toBe(false);
+    }
+  });
+  it('every part name of a plain prefix is plain', () => {
+    expect(isPlainFileName(partName('v1..2.img', 10, 11))).toBe(true);
   });
 });
