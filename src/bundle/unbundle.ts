@@ -1,14 +1,14 @@
 import { createDecipheriv, type KeyObject } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { ToolError } from '../errors.js';
+import { fileErrorAction, ioError } from '../io-errors.js';
 import { decryptWithKey, loadPrivateKey } from '../crypto/keys.js';
 import type { Manifest } from '../format/manifest.js';
 import { DigestTap } from '../stream/digest-tap.js';
 import { createPartSource, type OpenPart } from '../stream/part-source.js';
 import { TarExtract } from '../stream/tar-extract.js';
+import { checkLocalParts, openLocalPart } from './local-parts.js';
 import { readManifest } from './manifest-file.js';
 
 export interface UnbundleOptions {
@@ -30,25 +30,36 @@ export function decryptBundleKey(manifest: Manifest, privateKey: KeyObject, keyP
   return { keyHex: hex(manifest.userEncryptedKey, 'user_encrypted_key'), ivHex: hex(manifest.userEncryptedIv, 'user_encrypted_iv') };
 }
 
-/** Opens parts from a local directory. */
+/** Opens parts from a local directory: regular files only, of exactly the length the manifest gives them. */
 export function partsFromDirectory(dir: string): OpenPart {
-  return (part) => createReadStream(join(dir, part.filename), { highWaterMark: 1 << 20 });
+  return async (part, _index, length) => {
+    const file = await openLocalPart(dir, part, length);
+    // `end` is inclusive: one byte more than the part is read at most, so a part that grows is still caught.
+    return file.handle.createReadStream({ start: 0, end: length, highWaterMark: 1 << 20 });
+  };
 }
 
 /**
  * Unbundles in one pass: parts (each SHA-1 checked) → AES-128-CBC → gunzip → SHA-1 of the tar → extract under
  * temporary names; the files get their final names only when the tar digest matches the manifest.
  */
-export async function unbundle(o: UnbundleOptions, openPart: OpenPart = partsFromDirectory(o.sourceDir)): Promise<{ files: string[] }> {
+export async function unbundle(o: UnbundleOptions, openPart?: OpenPart): Promise<{ files: string[] }> {
   const manifest = await readManifest(o.manifestPath, o.certPath);
+  if (!openPart) {
+    // A missing, special or wrong-sized part stops us before anything is written.
+    await checkLocalParts(o.sourceDir, manifest.parts, manifest.bundledSize);
+    openPart = partsFromDirectory(o.sourceDir);
+  }
   const { keyHex, ivHex } = decryptBundleKey(manifest, loadPrivateKey(o.privateKeyPath), o.privateKeyPath);
   const tap = new DigestTap(o.onProgress && ((n) => o.onProgress!(n, manifest.size)));
   const extract = new TarExtract({ directory: o.destination });
   const decipher = createDecipheriv('aes-128-cbc', Buffer.from(keyHex, 'hex'), Buffer.from(ivHex, 'hex'));
   try {
-    await pipeline(createPartSource(manifest.parts, openPart), decipher, createGunzip({ chunkSize: 1 << 20 }), tap, extract).catch((err: Error & { code?: string }) => {
+    await pipeline(createPartSource(manifest.parts, manifest.bundledSize, openPart), decipher, createGunzip({ chunkSize: 1 << 20 }), tap, extract).catch((err: Error & { code?: string }) => {
       if (err.code === 'ERR_OSSL_BAD_DECRYPT') throw new ToolError('decryption failed: the bundle does not decrypt with the key in its manifest (parts from another bundle?)');
       if (err.code?.startsWith('Z_')) throw new ToolError(`the decrypted bundle is not valid gzip data (${err.message}); parts from another bundle?`);
+      const action = fileErrorAction(err);
+      if (action) throw ioError(err, (err as NodeJS.ErrnoException).path ?? o.destination, action === 'write' ? 'write into' : action);
       throw err;
     });
     if (tap.digest() !== manifest.digest.toLowerCase()) {

@@ -7,6 +7,23 @@ export function partCount(bundledSize: number): number {
   return Math.max(1, Math.ceil(bundledSize / PART_SIZE));
 }
 
+/** The exact length of part `index` of a bundle of `bundledSize` bytes: PART_SIZE, or the rest for the last part. */
+export function partLength(bundledSize: number, index: number): number {
+  return Math.min(PART_SIZE, bundledSize - index * PART_SIZE);
+}
+
+/**
+ * What is wrong with a manifest's sizes, or undefined: bundled_size must be AES-CBC ciphertext (a non-zero multiple
+ * of 16) cut into exactly `count` parts, and no larger than the image (`size`) could make. That bound is generous —
+ * tar headers, sparse maps and gzip's worst case add far less than size/16 + 1 MiB — so any real bundle passes.
+ */
+export function partLayoutProblem(bundledSize: number, size: number, count: number): string | undefined {
+  if (bundledSize < 16 || bundledSize % 16 !== 0) return `<bundled_size> ${bundledSize} is not a length of AES-128-CBC ciphertext (a non-zero multiple of 16)`;
+  if (partCount(bundledSize) !== count) return `<bundled_size> ${bundledSize} makes ${partCount(bundledSize)} parts of ${PART_SIZE} bytes, but the manifest lists ${count}`;
+  if (bundledSize > size + Math.ceil(size / 16) + (1 << 20)) return `<bundled_size> ${bundledSize} is more than an image of <size> ${size} can bundle to`;
+  return undefined;
+}
+
 /**
  * `<prefix>.part.<i>`, i zero-padded to the number of decimal digits of the part COUNT
  * (1–9 parts: .part.0; 10–99: .part.00; 100+: .part.000), as the original names them.

@@ -11,11 +11,12 @@ import { parseManifest, type ManifestPart } from '../format/manifest.js';
 import { DigestTap } from '../stream/digest-tap.js';
 import { tempPathBeside, writeFileAtomically } from '../stream/atomic-write.js';
 import type { S3Target } from './client.js';
-import { isPlainFileName } from '../format/part-name.js';
+import { isPlainFileName, partLength } from '../format/part-name.js';
+import { MAX_MANIFEST_BYTES } from '../bundle/manifest-file.js';
+import { ioError } from '../io-errors.js';
+import { LengthCap, partLengthError } from '../stream/length-cap.js';
 import { runPool } from './pool.js';
 import { s3Call } from './upload.js';
-
-const MAX_MANIFEST_BYTES = 16 << 20;
 
 export interface DownloadOptions {
   target: S3Target;
@@ -44,11 +45,14 @@ async function fetchManifest(o: DownloadOptions): Promise<string> {
   const key = target.keyPrefix + o.manifestName;
   const data = await s3Call(target, { action: 'GetObject', key }, async () => {
     const out = await target.client.send(new GetObjectCommand({ Bucket: target.bucket, Key: key }));
+    const tooLarge = () => Object.assign(new ToolError(`s3://${target.bucket}/${key} is over ${MAX_MANIFEST_BYTES} bytes: not a manifest`, { code: 'MANIFEST_INVALID' }), { retryable: false });
+    const body = out.Body as Readable;
+    if ((out.ContentLength ?? 0) > MAX_MANIFEST_BYTES) { body.destroy(); throw tooLarge(); }
     const chunks: Buffer[] = [];
     let n = 0;
-    for await (const c of out.Body as Readable) {
+    for await (const c of body) {
       n += (c as Buffer).length;
-      if (n > MAX_MANIFEST_BYTES) throw new ToolError(`s3://${target.bucket}/${key} is over 16 MiB: not a manifest`);
+      if (n > MAX_MANIFEST_BYTES) { body.destroy(); throw tooLarge(); }
       chunks.push(c as Buffer);
     }
     return Buffer.concat(chunks);
@@ -59,8 +63,11 @@ async function fetchManifest(o: DownloadOptions): Promise<string> {
   return decryptLegacyManifest(data, loadPrivateKey(o.privateKeyPath), `s3://${target.bucket}/${key}`);
 }
 
-/** GETs one part into a temp file, checking its SHA-1 as it streams; renamed to its name only when it matches. */
-async function downloadPart(o: DownloadOptions, part: ManifestPart, onBytes: (n: number) => void): Promise<number> {
+/**
+ * GETs one part into a temp file, checking its SHA-1 as it streams; renamed to its name only when it matches. No
+ * more than `length` bytes (what bundled_size gives the part) are read or written: a longer body is refused at once.
+ */
+async function downloadPart(o: DownloadOptions, part: ManifestPart, length: number, onBytes: (n: number) => void): Promise<number> {
   const { target } = o;
   const key = target.keyPrefix + part.filename;
   const final = join(o.directory, part.filename);
@@ -70,8 +77,20 @@ async function downloadPart(o: DownloadOptions, part: ManifestPart, onBytes: (n:
     let counted = 0;
     try {
       const out = await target.client.send(new GetObjectCommand({ Bucket: target.bucket, Key: key }));
+      // Not retried: the object itself is wrong, and a hostile endpoint must not get to send it twice.
+      const tooLong = (actual: string) => Object.assign(
+        partLengthError(`part ${part.filename} (s3://${target.bucket}/${key})`, actual, length, 'upload the bundle again'), { retryable: false });
+      if (out.ContentLength !== undefined && out.ContentLength > length) {
+        (out.Body as Readable).destroy();
+        throw tooLong(`${out.ContentLength} bytes long`);
+      }
       const tap = new DigestTap((total) => { onBytes(total - counted); counted = total; });
-      await pipeline(out.Body as Readable, idleWatchdog(target.timeoutMs, key), tap, createWriteStream(tmp, { flags: 'wx' }));
+      const cap = new LengthCap(length, () => tooLong(`over ${length} bytes long`));
+      const file = createWriteStream(tmp, { flags: 'wx' });
+      let fileError: unknown;
+      file.once('error', (err) => { fileError = err; });
+      await pipeline(out.Body as Readable, idleWatchdog(target.timeoutMs, key), cap, tap, file)
+        .catch((err: unknown) => { throw err === fileError ? ioError(err, final, 'write') : err; });
       const digest = tap.digest();
       if (digest !== part.digest.toLowerCase()) {
         mismatches++;
@@ -104,9 +123,9 @@ export async function downloadBundle(o: DownloadOptions): Promise<{ manifestPath
   const total = manifest.bundledSize;
   const names: string[] = [];
   o.progress?.(0, total, 0, manifest.parts.length);
-  await runPool(manifest.parts, target.concurrency, async (part) => {
+  await runPool(manifest.parts, target.concurrency, async (part, index) => {
     o.line?.(`Downloading part ${target.keyPrefix}${part.filename} to ${join(o.directory, part.filename)} ...`);
-    await downloadPart(o, part, (n) => { done += n; o.progress?.(done, total, partsDone, manifest.parts.length); });
+    await downloadPart(o, part, partLength(manifest.bundledSize, index), (n) => { done += n; o.progress?.(done, total, partsDone, manifest.parts.length); });
     partsDone++;
     names.push(part.filename);
     o.line?.(`Downloaded ${part.filename} from ${target.bucket}`);

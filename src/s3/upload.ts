@@ -1,12 +1,15 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CreateBucketCommand, GetBucketLocationCommand, PutObjectCommand, type BucketLocationConstraint, type ObjectCannedACL } from '@aws-sdk/client-s3';
-import { ToolError } from '../errors.js';
+import { ToolError, UsageError } from '../errors.js';
+import { ioError } from '../io-errors.js';
+import { checkLocalParts, openLocalPart } from '../bundle/local-parts.js';
 import { readManifest } from '../bundle/manifest-file.js';
 import type { ManifestPart } from '../format/manifest.js';
+import { partLength } from '../format/part-name.js';
+import { openRegularFile, type RegularFile } from '../stream/regular-file.js';
 import type { S3Target } from './client.js';
 import { describeS3Error, s3ErrorCode, type S3Context } from './errors.js';
 import { displayLocation, regionOfLocation } from './location.js';
@@ -35,15 +38,21 @@ export interface UploadOptions extends UploadEvents {
 
 export interface UploadResult { manifestKey?: string; uploaded: string[]; skipped: string[] }
 
-/** SHA-1 (hex) and MD5 (base64) of a file in one streamed pass. */
-async function hashFile(path: string): Promise<{ sha1: string; md5: string; size: number }> {
+/** SHA-1 (hex) and MD5 (base64) of the first `size` bytes of an open file, in one streamed pass. */
+async function hashFile(file: RegularFile, size: number, path: string, what: string): Promise<{ sha1: string; md5: string }> {
   const sha1 = createHash('sha1');
   const md5 = createHash('md5');
-  let size = 0;
-  await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), async (source: AsyncIterable<Buffer>) => {
-    for await (const chunk of source) { sha1.update(chunk); md5.update(chunk); size += chunk.length; }
-  });
-  return { sha1: sha1.digest('hex'), md5: md5.digest('base64'), size };
+  let seen = 0;
+  await pipeline(fileSlice(file, size), async (source: AsyncIterable<Buffer>) => {
+    for await (const chunk of source) { sha1.update(chunk); md5.update(chunk); seen += chunk.length; }
+  }).catch((err: unknown) => { throw ioError(err, path, `read ${what}`); });
+  if (seen !== size) throw new ToolError(`${what} ${path} shrank while it was read; run again when nothing writes to it`, { code: 'IO_ERROR' });
+  return { sha1: sha1.digest('hex'), md5: md5.digest('base64') };
+}
+
+/** The first `size` bytes of an open file as a fresh stream (one per attempt); the handle stays open. */
+function fileSlice(file: RegularFile, size: number): Readable {
+  return size === 0 ? Readable.from([]) : file.handle.createReadStream({ start: 0, end: size - 1, autoClose: false, highWaterMark: 1 << 20 });
 }
 
 /** Runs one S3 call under the retry policy; a final failure becomes one clear line naming the object. */
@@ -101,23 +110,25 @@ export async function ensureBucket(target: S3Target, location: string | undefine
   });
 }
 
-/** PUTs one file with the ACL and its Content-MD5, its SHA-1 checked first when the manifest gives one. */
-async function putFile(target: S3Target, key: string, path: string, acl: Acl, expectedSha1?: string): Promise<number> {
-  let h: { sha1: string; md5: string; size: number };
+/**
+ * PUTs one open local file with the ACL and its Content-MD5, then closes it. A part's SHA-1 must be the manifest's,
+ * checked before anything is sent.
+ */
+async function putFile(target: S3Target, key: string, file: RegularFile, path: string, acl: Acl, what: string, expectedSha1?: string): Promise<number> {
   try {
-    h = await hashFile(path);
-  } catch (err) {
-    throw new ToolError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; check -d/--directory`, { cause: err });
+    const size = file.size;
+    const h = await hashFile(file, size, path, what);
+    if (expectedSha1 !== undefined && h.sha1 !== expectedSha1.toLowerCase()) {
+      throw new ToolError(`${what} ${basename(path)} does not match the manifest: its SHA-1 is ${h.sha1} but the manifest says ${expectedSha1}; bundle the image again`, { code: 'PART_DIGEST_MISMATCH' });
+    }
+    await s3Call(target, { action: 'PutObject', key }, () =>
+      target.client.send(new PutObjectCommand({
+        Bucket: target.bucket, Key: key, Body: fileSlice(file, size), ContentLength: size, ContentMD5: h.md5, ACL: acl as ObjectCannedACL,
+      })));
+    return size;
+  } finally {
+    await file.handle.close().catch(() => {});
   }
-  if (expectedSha1 !== undefined && h.sha1 !== expectedSha1.toLowerCase()) {
-    throw new ToolError(`part ${basename(path)} does not match the manifest: its SHA-1 is ${h.sha1} but the manifest says ${expectedSha1}; bundle the image again`);
-  }
-  await s3Call(target, { action: 'PutObject', key }, () =>
-    target.client.send(new PutObjectCommand({
-      Bucket: target.bucket, Key: key, Body: createReadStream(path, { highWaterMark: 1 << 20 }),
-      ContentLength: h.size, ContentMD5: h.md5, ACL: acl as ObjectCannedACL,
-    })));
-  return h.size;
 }
 
 /** Uploads a bundle: bucket check/creation, parts concurrently (verified, with ACL and Content-MD5), the manifest last. */
@@ -126,14 +137,15 @@ export async function uploadBundle(o: UploadOptions): Promise<UploadResult> {
   const acl = o.acl ?? 'aws-exec-read';
   const directory = o.directory ?? dirname(o.manifestPath);
   const manifest = await readManifest(o.manifestPath);
-  const indexed = manifest.parts.map((part, index) => ({ part, index }));
+  const count = manifest.parts.length;
+  if (o.startPart !== undefined && o.startPart >= count) {
+    throw new UsageError(`--part has invalid value '${o.startPart}': the bundle has ${count} part${count === 1 ? '' : 's'}, numbered 0 to ${count - 1}`);
+  }
+  const indexed = manifest.parts.map((part, index) => ({ part, index, length: partLength(manifest.bundledSize, index) }));
   const todo = indexed.filter(({ index }) => o.startPart === undefined || index >= o.startPart);
-  const sizes = await Promise.all(todo.map(async ({ part }) => {
-    try { return (await stat(join(directory, part.filename))).size; } catch (err) {
-      throw new ToolError(`part ${part.filename} is missing from ${directory}: ${(err as NodeJS.ErrnoException).code}; check -d/--directory`, { cause: err });
-    }
-  }));
-  const total = sizes.reduce((a, b) => a + b, 0);
+  // Every part is looked at before the bucket is touched: a missing, special or wrong-sized one stops us here.
+  await checkLocalParts(directory, manifest.parts, manifest.bundledSize, o.startPart);
+  const total = todo.reduce((a, t) => a + t.length, 0);
 
   await ensureBucket(target, o.location, o);
 
@@ -144,8 +156,9 @@ export async function uploadBundle(o: UploadOptions): Promise<UploadResult> {
   let partsDone = 0;
   const uploaded: string[] = [];
   o.progress?.(0, total, 0, todo.length);
-  await runPool(todo, target.concurrency, async ({ part }: { part: ManifestPart }) => {
-    const size = await putFile(target, target.keyPrefix + part.filename, join(directory, part.filename), acl, part.digest);
+  await runPool(todo, target.concurrency, async ({ part, length }: { part: ManifestPart; length: number }) => {
+    const file = await openLocalPart(directory, part, length);
+    const size = await putFile(target, target.keyPrefix + part.filename, file, join(directory, part.filename), acl, 'part', part.digest);
     done += size;
     partsDone++;
     uploaded.push(part.filename);
@@ -161,7 +174,7 @@ export async function uploadBundle(o: UploadOptions): Promise<UploadResult> {
   // Only now, with every part in place, does the manifest go up: EC2 never sees a manifest without its parts.
   const manifestKey = target.keyPrefix + basename(o.manifestPath);
   o.line?.('Uploading manifest ...');
-  await putFile(target, manifestKey, o.manifestPath, acl);
+  await putFile(target, manifestKey, await openRegularFile(o.manifestPath, 'manifest'), o.manifestPath, acl, 'manifest');
   o.line?.('Uploaded manifest.');
   o.line?.(`Manifest uploaded to: ${target.bucket}/${manifestKey}`);
   o.line?.('Bundle upload completed.');

@@ -2,6 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { ioError } from '../io-errors.js';
 import { tempPathBeside } from './atomic-write.js';
 import { PART_SIZE, partName } from '../format/part-name.js';
 
@@ -46,7 +47,7 @@ export class PartSink extends Writable {
       const part = this.current ?? (this.current = await this.openNext());
       const n = Math.min(PART_SIZE - part.size, buf.length - off);
       const slice = buf.subarray(off, off + n);
-      await part.fh.write(slice, 0, slice.length, part.size);
+      await part.fh.write(slice, 0, slice.length, part.size).catch((err: unknown) => { throw ioError(err, this.shownPath(), 'write'); });
       part.hash.update(slice);
       part.size += n;
       off += n;
@@ -56,7 +57,13 @@ export class PartSink extends Writable {
 
   private async openNext(): Promise<OpenPart> {
     const tempPath = tempPathBeside(join(this.directory, `${this.prefix}.part.${this.done.length}`));
-    return { fh: await open(tempPath, 'w', 0o644), tempPath, size: 0, hash: createHash('sha1') };
+    const fh = await open(tempPath, 'w', 0o644).catch((err: unknown) => { throw ioError(err, this.shownPath(), 'create'); });
+    return { fh, tempPath, size: 0, hash: createHash('sha1') };
+  }
+
+  /** The part being written, for messages: its temporary name means nothing to the user. */
+  private shownPath(): string {
+    return join(this.directory, `${this.prefix}.part.${this.done.length}`);
   }
 
   private async closeCurrent(): Promise<void> {
@@ -74,7 +81,7 @@ export class PartSink extends Writable {
     for (const [i, p] of this.done.entries()) {
       const filename = partName(this.prefix, i, count);
       const path = join(this.directory, filename);
-      await rename(p.tempPath, path);
+      await rename(p.tempPath, path).catch((err: unknown) => { throw ioError(err, path, 'write'); });
       parts.push({ filename, path, size: p.size, digest: p.digest });
     }
     return parts;
