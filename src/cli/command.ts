@@ -1,8 +1,10 @@
 import { statSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { UsageError, errorMessage } from '../errors.js';
+import { fileErrorAction, ioError } from '../io-errors.js';
 import { EXIT_USAGE, exitCodeFor } from './errors.js';
 import { manualText } from './manual.js';
+import { tolerateClosedOutput, writeTo } from './reporter.js';
 import { COPYRIGHT, TOOL_NAME, TOOL_VERSION } from '../version.js';
 
 /** Flags every command has, as in the original. */
@@ -62,11 +64,12 @@ export async function runCommand<O extends CommonOptions>(
   main: (opts: O, cmd: Command) => Promise<void>,
 ): Promise<number> {
   let opts: O | undefined;
+  tolerateClosedOutput();
   try {
     cmd.parse(argv);
     opts = cmd.opts<O>();
     if (opts.manual) {
-      process.stdout.write(manualText(cmd.name()));
+      writeTo(process.stdout, manualText(cmd.name()));
       return exit(0);
     }
     await main(opts, cmd);
@@ -74,18 +77,31 @@ export async function runCommand<O extends CommonOptions>(
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return exit(0);
-      process.stderr.write(`${err.message.replace(/^error: /, '')}\nTry '${cmd.name()} --help'\n`);
+      writeTo(process.stderr, `${withoutOptionValues(err).replace(/^error: /, '')}\nTry '${cmd.name()} --help'\n`);
       return exit(EXIT_USAGE);
     }
     if (err instanceof UsageError) {
-      process.stderr.write(`${errorMessage(err)}\nTry '${cmd.name()} --help'\n`);
-      if (opts?.debug && err.stack) process.stderr.write(err.stack + '\n');
+      writeTo(process.stderr, `${errorMessage(err)}\nTry '${cmd.name()} --help'\n`);
+      if (opts?.debug && err.stack) writeTo(process.stderr, err.stack + '\n');
       return exit(EXIT_USAGE);
     }
-    process.stderr.write(`ERROR: ${errorMessage(err)}\n`);
-    if (opts?.debug && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
-    return exit(exitCodeFor(err));
+    // A raw system error that no caller put into words (EISDIR, ENOSPC…) still becomes a sentence.
+    const action = fileErrorAction(err);
+    const shown = action ? ioError(err, undefined, action) : err;
+    writeTo(process.stderr, `ERROR: ${errorMessage(shown)}\n`);
+    if (opts?.debug && err instanceof Error && err.stack) writeTo(process.stderr, err.stack + '\n');
+    return exit(exitCodeFor(shown));
   }
+}
+
+/**
+ * Commander's message without any option value: an unknown `--secret-key=VALUE` (or `-xVALUE`) is named by its
+ * flag alone, since the value may be a secret.
+ */
+function withoutOptionValues(err: CommanderError): string {
+  if (err.code !== 'commander.unknownOption') return err.message;
+  return err.message.replace(/'(-[^']*)'/g, (_all, flag: string) =>
+    `'${flag.startsWith('--') ? flag.replace(/=.*$/s, '') : flag.slice(0, 2)}'`);
 }
 
 function exit(code: number): number {
