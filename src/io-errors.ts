@@ -42,7 +42,10 @@ export function ioError(err: unknown, path: string | undefined, action: string):
   const tooLarge = err instanceof RangeError && /Invalid string length|Array buffer allocation/i.test(err.message);
   const [reason, advice] = known ?? (tooLarge ? REASONS.ERR_FS_FILE_TOO_LARGE! : [firstLine(e), '']);
   const shownCode = known && code?.startsWith('E') ? ` (${code})` : '';
-  return new ToolError(`${what}: ${reason}${shownCode}${advice ? `; ${advice}` : ''}`, { cause: err, code: 'IO_ERROR' });
+  const result = new ToolError(`${what}: ${reason}${shownCode}${advice ? `; ${advice}` : ''}`, { cause: err, code: 'IO_ERROR' });
+  // --debug shows where the system error arose, not only where it was put into words.
+  if (err instanceof Error && err.stack) result.stack += `\nCaused by: ${err.stack}`;
+  return result;
 }
 
 const SYSCALL_ACTIONS: Record<string, string> = {

@@ -1,16 +1,14 @@
 import type { X509Certificate } from 'node:crypto';
-import { chmod, link, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { ToolError, UsageError, errorMessage } from '../errors.js';
+import { chmod, link, readFile, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { ToolError, UsageError } from '../errors.js';
 import { ec2CertFileName, findEc2Certificate } from '../crypto/ec2-cert.js';
 import {
   assertKeyMatchesCertificate, encryptForCertificate, loadCertificate, loadPrivateKey, signHex, verifyHex,
 } from '../crypto/keys.js';
 import type { Ec2ClientFactory } from '../ec2/client.js';
 import { mapKernelAndRamdisk } from '../ec2/mapping.js';
-import { MAX_MANIFEST_BYTES } from './manifest-file.js';
 import { decryptBundleKey } from './unbundle.js';
 import { tempPathBeside } from '../stream/atomic-write.js';
-import { readSmallFile } from '../stream/regular-file.js';
 import { ManifestError, buildManifestXml, buildSignedText, parseManifest, signedSubstring, type Manifest } from '../format/manifest.js';
 
 export interface MigrateOptions {
@@ -110,11 +108,13 @@ export async function migrateManifest(o: MigrateOptions): Promise<MigrateResult>
 
 async function readManifestFile(path: string): Promise<Buffer> {
   try {
-    return await readSmallFile(path, MAX_MANIFEST_BYTES, 'manifest');
+    return await readFile(path);
   } catch (err) {
-    // The original's wording for a missing file; otherwise what readSmallFile says (a FIFO, too large, EACCES…).
-    const code = ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code;
-    const why = code === 'ENOENT' ? 'File not found.' : errorMessage(err);
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'File not found.'
+      : code === 'EISDIR' ? 'it is a directory, not a manifest file.'
+      : code === 'EACCES' || code === 'EPERM' ? 'cannot read it: permission denied.'
+      : `cannot read it: ${(err as Error).message}`;
     throw new ToolError(`Bad manifest '${path}': ${why}`, { cause: err });
   }
 }

@@ -5,6 +5,7 @@ import { ToolError } from '../errors.js';
 import { fileErrorAction, ioError } from '../io-errors.js';
 import { decryptWithKey, loadPrivateKey } from '../crypto/keys.js';
 import type { Manifest } from '../format/manifest.js';
+import { checkPartLayout } from '../format/part-name.js';
 import { DigestTap } from '../stream/digest-tap.js';
 import { createPartSource, type OpenPart } from '../stream/part-source.js';
 import { TarExtract } from '../stream/tar-extract.js';
@@ -45,6 +46,7 @@ export function partsFromDirectory(dir: string): OpenPart {
  */
 export async function unbundle(o: UnbundleOptions, openPart?: OpenPart): Promise<{ files: string[] }> {
   const manifest = await readManifest(o.manifestPath, o.certPath);
+  checkPartLayout(manifest, o.manifestPath);
   if (!openPart) {
     // A missing, special or wrong-sized part stops us before anything is written.
     await checkLocalParts(o.sourceDir, manifest.parts, manifest.bundledSize);

@@ -1,10 +1,10 @@
 import { statSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { UsageError, errorMessage } from '../errors.js';
-import { fileErrorAction, ioError } from '../io-errors.js';
 import { EXIT_USAGE, exitCodeFor } from './errors.js';
 import { manualText } from './manual.js';
-import { tolerateClosedOutput, writeTo } from './reporter.js';
+import { fileErrorAction, ioError } from '../io-errors.js';
+import { tolerateClosedOutput } from './reporter.js';
 import { COPYRIGHT, TOOL_NAME, TOOL_VERSION } from '../version.js';
 
 /** Flags every command has, as in the original. */
@@ -69,39 +69,41 @@ export async function runCommand<O extends CommonOptions>(
     cmd.parse(argv);
     opts = cmd.opts<O>();
     if (opts.manual) {
-      writeTo(process.stdout, manualText(cmd.name()));
+      process.stdout.write(manualText(cmd.name()));
       return exit(0);
     }
     await main(opts, cmd);
     return exit(0);
-  } catch (err) {
+  } catch (caught) {
+    const err = presentable(caught);
     if (err instanceof CommanderError) {
       if (err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return exit(0);
-      writeTo(process.stderr, `${withoutOptionValues(err).replace(/^error: /, '')}\nTry '${cmd.name()} --help'\n`);
+      process.stderr.write(`${err.message.replace(/^error: /, '')}\nTry '${cmd.name()} --help'\n`);
       return exit(EXIT_USAGE);
     }
     if (err instanceof UsageError) {
-      writeTo(process.stderr, `${errorMessage(err)}\nTry '${cmd.name()} --help'\n`);
-      if (opts?.debug && err.stack) writeTo(process.stderr, err.stack + '\n');
+      process.stderr.write(`${errorMessage(err)}\nTry '${cmd.name()} --help'\n`);
+      if (opts?.debug && err.stack) process.stderr.write(err.stack + '\n');
       return exit(EXIT_USAGE);
     }
-    // A raw system error that no caller put into words (EISDIR, ENOSPC…) still becomes a sentence.
-    const action = fileErrorAction(err);
-    const shown = action ? ioError(err, undefined, action) : err;
-    writeTo(process.stderr, `ERROR: ${errorMessage(shown)}\n`);
-    if (opts?.debug && err instanceof Error && err.stack) writeTo(process.stderr, err.stack + '\n');
-    return exit(exitCodeFor(shown));
+    process.stderr.write(`ERROR: ${errorMessage(err)}\n`);
+    if (opts?.debug && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
+    return exit(exitCodeFor(err));
   }
 }
 
 /**
- * Commander's message without any option value: an unknown `--secret-key=VALUE` (or `-xVALUE`) is named by its
- * flag alone, since the value may be a secret.
+ * The error as it may be shown: an unknown option named without its value (`--secret-key=VALUE`, `-xVALUE`: the
+ * value may be a secret); a raw system error that no caller put into words (EISDIR, ENOSPC…) as a sentence.
  */
-function withoutOptionValues(err: CommanderError): string {
-  if (err.code !== 'commander.unknownOption') return err.message;
-  return err.message.replace(/'(-[^']*)'/g, (_all, flag: string) =>
-    `'${flag.startsWith('--') ? flag.replace(/=.*$/s, '') : flag.slice(0, 2)}'`);
+function presentable(err: unknown): unknown {
+  if (err instanceof CommanderError && err.code === 'commander.unknownOption') {
+    err.message = err.message.replace(/'(-[^']*)'/g, (_all, flag: string) =>
+      `'${flag.startsWith('--') ? flag.replace(/=.*$/s, '') : flag.slice(0, 2)}'`);
+    return err;
+  }
+  const action = fileErrorAction(err);
+  return action ? ioError(err, undefined, action) : err;
 }
 
 function exit(code: number): number {

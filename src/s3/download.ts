@@ -11,12 +11,14 @@ import { parseManifest, type ManifestPart } from '../format/manifest.js';
 import { DigestTap } from '../stream/digest-tap.js';
 import { tempPathBeside, writeFileAtomically } from '../stream/atomic-write.js';
 import type { S3Target } from './client.js';
-import { isPlainFileName, partLength } from '../format/part-name.js';
-import { MAX_MANIFEST_BYTES } from '../bundle/manifest-file.js';
+import { checkPartLayout, isPlainFileName, partLength } from '../format/part-name.js';
 import { ioError } from '../io-errors.js';
 import { LengthCap, partLengthError } from '../stream/length-cap.js';
 import { runPool } from './pool.js';
 import { s3Call } from './upload.js';
+
+// A manifest takes a few KB (about 120 bytes a part); 1 MiB holds over 2,700 parts even with 255-byte names.
+const MAX_MANIFEST_BYTES = 1 << 20;
 
 export interface DownloadOptions {
   target: S3Target;
@@ -116,6 +118,7 @@ export async function downloadBundle(o: DownloadOptions): Promise<{ manifestPath
   const xml = await fetchManifest(o);
   const source = `s3://${target.bucket}/${target.keyPrefix}${o.manifestName}`;
   const manifest = parseManifest(xml, source);
+  checkPartLayout(manifest, source);
   await writeFileAtomically(manifestPath, xml);
 
   let done = 0;

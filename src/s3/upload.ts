@@ -8,7 +8,7 @@ import { ioError } from '../io-errors.js';
 import { checkLocalParts, openLocalPart } from '../bundle/local-parts.js';
 import { readManifest } from '../bundle/manifest-file.js';
 import type { ManifestPart } from '../format/manifest.js';
-import { partLength } from '../format/part-name.js';
+import { checkPartLayout, partLength } from '../format/part-name.js';
 import { openRegularFile, type RegularFile } from '../stream/regular-file.js';
 import type { S3Target } from './client.js';
 import { describeS3Error, s3ErrorCode, type S3Context } from './errors.js';
@@ -137,6 +137,7 @@ export async function uploadBundle(o: UploadOptions): Promise<UploadResult> {
   const acl = o.acl ?? 'aws-exec-read';
   const directory = o.directory ?? dirname(o.manifestPath);
   const manifest = await readManifest(o.manifestPath);
+  checkPartLayout(manifest, o.manifestPath);
   const count = manifest.parts.length;
   if (o.startPart !== undefined && o.startPart >= count) {
     throw new UsageError(`--part has invalid value '${o.startPart}': the bundle has ${count} part${count === 1 ? '' : 's'}, numbered 0 to ${count - 1}`);

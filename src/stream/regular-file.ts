@@ -30,29 +30,6 @@ export async function openRegularFile(path: string, what: string): Promise<Regul
   }
 }
 
-/** Reads a small regular file whole, refusing one over `maxBytes` before reading it. */
-export async function readSmallFile(path: string, maxBytes: number, what: string): Promise<Buffer> {
-  const file = await openRegularFile(path, what);
-  try {
-    if (file.size > maxBytes) {
-      throw new ToolError(`${what} ${path} is ${file.size} bytes, over the ${maxBytes}-byte limit: it is not a ${what}`, { code: 'IO_ERROR' });
-    }
-    const buf = Buffer.alloc(file.size + 1);
-    let n = 0;
-    for (;;) {
-      const { bytesRead } = await file.handle.read(buf, n, buf.length - n, n);
-      if (bytesRead === 0) break;
-      n += bytesRead;
-      if (n === buf.length) throw new ToolError(`${what} ${path} grew while it was read; run again when nothing writes to it`, { code: 'IO_ERROR' });
-    }
-    return buf.subarray(0, n);
-  } catch (err) {
-    throw ioError(err, path, `read ${what}`);
-  } finally {
-    await file.handle.close().catch(() => {});
-  }
-}
-
 function kindOf(st: Stats): string {
   if (st.isFIFO()) return 'a FIFO';
   if (st.isCharacterDevice()) return 'a character device';

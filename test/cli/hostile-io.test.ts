@@ -136,13 +136,6 @@ describe('local parts: regular files of the length bundled_size gives them', () 
     expect(readdirSync(c.out)).toEqual([]);
   });
 
-  it('a local manifest over 1 MiB is refused before it is read', async () => {
-    const c = caseDir();
-    writeFileSync(join(c.src, 'big.xml'), manifestXml.replace('</manifest>', `${' '.repeat(MiB)}</manifest>`));
-    const r = await runCli('ec2-unbundle', unbundleArgs(c, join(c.src, 'big.xml')));
-    expectRefused(r, /^ERROR: manifest .*big\.xml is \d+ bytes, over the 1048576-byte limit/);
-  });
-
   for (const kind of ['FIFO', '/dev/zero'] as const) {
     it(`upload refuses a ${kind} part before any request`, async () => {
       const c = caseDir();
