@@ -50,7 +50,7 @@ export function ioError(err: unknown, path: string | undefined, action: string):
 
 const SYSCALL_ACTIONS: Record<string, string> = {
   open: 'open', read: 'read', pread: 'read', write: 'write', pwrite: 'write', writev: 'write', fsync: 'write',
-  ftruncate: 'write', close: 'write', rename: 'rename', unlink: 'remove', rm: 'remove', rmdir: 'remove',
+  ftruncate: 'write', close: 'write', rename: 'write', unlink: 'remove', rm: 'remove', rmdir: 'remove',
   mkdir: 'create the directory', mkdtemp: 'create a directory in', scandir: 'list', opendir: 'list', stat: 'look at',
   lstat: 'look at', fstat: 'look at', chmod: 'set the mode of', fchmod: 'set the mode of', utime: 'set the time of',
   futime: 'set the time of', chown: 'set the owner of', fchown: 'set the owner of', link: 'link', symlink: 'link',

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { ioError } from '../io-errors.js';
 
 /** A hidden, unique temporary name beside `path`: what is written there gets `path`'s name only when complete. */
 export function tempPathBeside(path: string): string {
@@ -19,6 +18,6 @@ export async function writeFileAtomically(path: string, data: string | Buffer, m
     await rename(temp, path);
   } catch (err) {
     await rm(temp, { force: true });
-    throw ioError(err, path, 'write');
+    throw err;
   }
 }

@@ -47,7 +47,9 @@ export class PartSink extends Writable {
       const part = this.current ?? (this.current = await this.openNext());
       const n = Math.min(PART_SIZE - part.size, buf.length - off);
       const slice = buf.subarray(off, off + n);
-      await part.fh.write(slice, 0, slice.length, part.size).catch((err: unknown) => { throw ioError(err, this.shownPath(), 'write'); });
+      await part.fh.write(slice, 0, slice.length, part.size).catch((err: unknown) => {
+        throw ioError(err, join(this.directory, `${this.prefix}.part.${this.done.length}`), 'write'); // not the temporary name
+      });
       part.hash.update(slice);
       part.size += n;
       off += n;
@@ -57,13 +59,7 @@ export class PartSink extends Writable {
 
   private async openNext(): Promise<OpenPart> {
     const tempPath = tempPathBeside(join(this.directory, `${this.prefix}.part.${this.done.length}`));
-    const fh = await open(tempPath, 'w', 0o644).catch((err: unknown) => { throw ioError(err, this.shownPath(), 'create'); });
-    return { fh, tempPath, size: 0, hash: createHash('sha1') };
-  }
-
-  /** The part being written, for messages: its temporary name means nothing to the user. */
-  private shownPath(): string {
-    return join(this.directory, `${this.prefix}.part.${this.done.length}`);
+    return { fh: await open(tempPath, 'w', 0o644), tempPath, size: 0, hash: createHash('sha1') };
   }
 
   private async closeCurrent(): Promise<void> {
@@ -81,7 +77,7 @@ export class PartSink extends Writable {
     for (const [i, p] of this.done.entries()) {
       const filename = partName(this.prefix, i, count);
       const path = join(this.directory, filename);
-      await rename(p.tempPath, path).catch((err: unknown) => { throw ioError(err, path, 'write'); });
+      await rename(p.tempPath, path);
       parts.push({ filename, path, size: p.size, digest: p.digest });
     }
     return parts;

@@ -296,13 +296,13 @@ describe('messages', () => {
     const c = caseDir();
     mkdirSync(join(c.out, 'tiny.img.manifest.xml'));
     const r = await runCli('ec2-bundle-image', bundleArgs(c.out));
-    expectRefused(r, /^ERROR: cannot write .*\/out\/tiny\.img\.manifest\.xml: it is a directory \(EISDIR\); /);
+    expectRefused(r, /^ERROR: cannot [a-z]+ .*\/out\/tiny\.img\.manifest\.xml: [^(]*directory[^(]* \(EISDIR\); /);
   });
 
   it('a part name too long for the file system: a sentence, not ENAMETOOLONG', async () => {
     const c = caseDir();
     const r = await runCli('ec2-bundle-image', bundleArgs(c.out, ['-p', 'x'.repeat(250)]));
-    expectRefused(r, /^ERROR: cannot write .*\/out\/x{250}\.part\.0: the name is too long for the file system \(ENAMETOOLONG\); use a shorter name or path\n$/);
+    expectRefused(r, /^ERROR: cannot [a-z]+ .*\/out\/x{250}\.part\.0: the name is too long for the file system \(ENAMETOOLONG\); use a shorter name or path\n$/);
   });
 
   it('the file size limit (ulimit -f): a sentence naming the part, not EFBIG', async () => {

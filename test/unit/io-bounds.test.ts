@@ -106,7 +106,7 @@ describe('ioError: system errors become sentences naming the file and what to do
 
   it('without a caller path, the error\'s own path (the destination of a rename)', () => {
     const rename = Object.assign(errno('EISDIR', 'rename', '/d/.tmp'), { dest: '/d/x.manifest.xml' });
-    expect(ioError(rename, undefined, 'rename').message).toMatch(/^cannot rename \/d\/x\.manifest\.xml: it is a directory/);
+    expect(ioError(rename, undefined, fileErrorAction(rename)!).message).toMatch(/^cannot write \/d\/x\.manifest\.xml: it is a directory/);
     expect(ioError(new RangeError('Invalid string length'), '/d/m.xml', 'read').message).toBe('cannot read /d/m.xml: it is too large to be read into memory; check that it is the right file');
   });
 
