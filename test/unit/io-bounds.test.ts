@@ -91,8 +91,8 @@ describe('LengthCap', () => {
 
 describe('ioError: system errors become sentences naming the file and what to do', () => {
   it.each([
-    ['ENOSPC', 'write', 'cannot write /d/x.part.0: no space left on the device (ENOSPC); free some space and run again'],
-    ['EISDIR', 'open', 'cannot write /d/x.part.0: it is a directory (EISDIR); a file is needed there: move the directory away or choose another path'],
+    ['ENOSPC', 'write', 'cannot write /d/x.part.0: the disk is full (ENOSPC); free some space and run again'],
+    ['EISDIR', 'open', 'cannot write /d/x.part.0: a directory is in the way (EISDIR); move it away or choose another path'],
     ['EFBIG', 'write', 'cannot write /d/x.part.0: the file would be larger than the file system or the file size limit (ulimit -f) allows (EFBIG); raise the limit or choose another file system'],
     ['ENAMETOOLONG', 'open', 'cannot write /d/x.part.0: the name is too long for the file system (ENAMETOOLONG); use a shorter name or path'],
     ['EROFS', 'open', 'cannot write /d/x.part.0: the file system is read-only (EROFS); choose a writable location'],
@@ -106,7 +106,7 @@ describe('ioError: system errors become sentences naming the file and what to do
 
   it('without a caller path, the error\'s own path (the destination of a rename)', () => {
     const rename = Object.assign(errno('EISDIR', 'rename', '/d/.tmp'), { dest: '/d/x.manifest.xml' });
-    expect(ioError(rename, undefined, fileErrorAction(rename)!).message).toMatch(/^cannot write \/d\/x\.manifest\.xml: it is a directory/);
+    expect(ioError(rename, undefined, fileErrorAction(rename)!).message).toMatch(/^cannot write \/d\/x\.manifest\.xml: a directory is in the way \(EISDIR\)/);
     expect(ioError(new RangeError('Invalid string length'), '/d/m.xml', 'read').message).toBe('cannot read /d/m.xml: it is too large to be read into memory; check that it is the right file');
   });
 
