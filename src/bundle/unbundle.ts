@@ -6,7 +6,7 @@ import { unwrapBundleKey } from '../crypto/key-envelope.js';
 import { loadPrivateKey } from '../crypto/keys.js';
 import type { EventHandler } from '../events.js';
 import { createPartSource } from '../store/part-source.js';
-import type { PartStore } from '../store/part-store.js';
+import { expectedPartSizes, type PartStore } from '../store/part-store.js';
 import { DigestTap } from '../stream/digest-tap.js';
 import { sweepStaleTemporaries } from '../stream/atomic-write.js';
 import { TarExtract } from '../stream/tar-extract.js';
@@ -35,6 +35,9 @@ export interface UnbundleOptions {
  */
 export async function unbundle(o: UnbundleOptions): Promise<{ files: string[] }> {
   const { manifest, source } = await loadManifest(o.manifest, o.store, o.certPath);
+  const sizes = expectedPartSizes(manifest, source);
+  // A missing, special or wrong-sized local part stops us before anything is written.
+  await o.store.precheck?.(manifest.parts.map((p, i) => ({ name: p.filename, size: sizes[i]! })));
   const { key, iv } = unwrapBundleKey(manifest, loadPrivateKey(o.privateKeyPath), o.privateKeyPath);
   const tap = new DigestTap(o.onEvent && ((n) => o.onEvent!({ type: 'progress', bytes: n, totalBytes: manifest.size })));
   await sweepStaleTemporaries(o.destination);

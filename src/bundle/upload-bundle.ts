@@ -85,10 +85,12 @@ export async function uploadBundle(o: UploadOptions): Promise<UploadResult> {
   const sizes = expectedPartSizes(manifest, o.manifestPath);
   const count = manifest.parts.length;
   if (o.startPart !== undefined && (!Number.isSafeInteger(o.startPart) || o.startPart < 0 || o.startPart >= count)) {
-    throw new UsageError(`part ${o.startPart} does not exist: the bundle has ${count} part(s), numbered 0 to ${count - 1}`);
+    throw new UsageError(`the bundle has ${count} parts, numbered 0 to ${count - 1}`);
   }
   const todo = manifest.parts.map((part, index) => ({ part, index })).filter(({ index }) => index >= (o.startPart ?? 0));
   const total = todo.reduce((n, { index }) => n + sizes[index]!, 0);
+  // A missing, special or wrong-sized part stops us before the bucket is touched.
+  await source.precheck?.(todo.map(({ part, index }) => ({ name: part.filename, size: sizes[index]! })));
 
   const writer = store.createWriter({ names: manifest.parts.map((p) => p.filename) });
   let done = 0;

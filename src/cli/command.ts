@@ -6,6 +6,8 @@ import { abortAllStaged, removeAllStagedSync } from '../stream/atomic-write.js';
 import { EXIT_USAGE, exitCodeFor, exitCodeForSignal } from './errors.js';
 import { manualText } from './manual.js';
 import { abortPrompts } from './prompt.js';
+import { fileErrorAction, ioError } from '../io-errors.js';
+import { tolerateClosedOutput } from './reporter.js';
 import { COPYRIGHT, TOOL_NAME, TOOL_VERSION } from '../version.js';
 
 /** Flags every command has, as in the original. */
@@ -119,6 +121,7 @@ export async function runCommand<O extends CommonOptions>(
 ): Promise<number> {
   let opts: O | undefined;
   const interrupts = catchInterrupts();
+  tolerateClosedOutput();
   try {
     cmd.parse(argv);
     opts = cmd.opts<O>();
@@ -128,7 +131,8 @@ export async function runCommand<O extends CommonOptions>(
     }
     await main(opts, cmd, interrupts.signal);
     return exit(0);
-  } catch (err) {
+  } catch (caught) {
+    const err = presentable(caught);
     const sig = interrupts.received();
     if (sig) return exit(await reportInterrupt(sig, err, opts?.debug));
     if (err instanceof CommanderError) {
@@ -147,6 +151,20 @@ export async function runCommand<O extends CommonOptions>(
   } finally {
     interrupts.dispose();
   }
+}
+
+/**
+ * The error as it may be shown: an unknown option named without its value (`--secret-key=VALUE`, `-xVALUE`: the
+ * value may be a secret); a raw system error that no caller put into words (EISDIR, ENOSPC…) as a sentence.
+ */
+function presentable(err: unknown): unknown {
+  if (err instanceof CommanderError && err.code === 'commander.unknownOption') {
+    err.message = err.message.replace(/'(-[^']*)'/g, (_all, flag: string) =>
+      `'${flag.startsWith('--') ? flag.replace(/=.*$/s, '') : flag.slice(0, 2)}'`);
+    return err;
+  }
+  const action = fileErrorAction(err);
+  return action ? ioError(err, undefined, action) : err;
 }
 
 function exit(code: number): number {

@@ -1,6 +1,27 @@
 import ora, { type Ora } from 'ora';
 import { displayText } from '../format/display.js';
 
+const guarded = new WeakSet<NodeJS.WriteStream>();
+const closed = new WeakSet<NodeJS.WriteStream>();
+
+/**
+ * A reader that went away (`cmd | head -1`, a closed terminal) is not a failure of the job: from the first write
+ * error on stdout or stderr (EPIPE, EIO…) that stream is left alone — later lines are dropped — and the job goes
+ * on to its normal end. Without this listener the error would be an uncaught exception with a stack trace.
+ */
+export function tolerateClosedOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    if (guarded.has(stream)) continue;
+    guarded.add(stream);
+    stream.on('error', () => { closed.add(stream); });
+  }
+}
+
+/** Writes to stdout or stderr unless the reader has gone. */
+export function writeTo(stream: NodeJS.WriteStream, text: string): void {
+  if (!closed.has(stream) && !stream.destroyed) stream.write(text);
+}
+
 /** Human-readable byte count (binary units). */
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -34,10 +55,10 @@ export class Reporter {
     text = displayText(text, true);
     if (this.spinner?.isSpinning) {
       this.spinner.clear();
-      process.stdout.write(text + '\n');
+      writeTo(process.stdout, text + '\n');
       this.spinner.render();
     } else {
-      process.stdout.write(text + '\n');
+      writeTo(process.stdout, text + '\n');
     }
   }
 
@@ -46,7 +67,7 @@ export class Reporter {
     text = displayText(text, true);
     const spinning = this.spinner?.isSpinning;
     if (spinning) this.spinner!.clear();
-    process.stderr.write(text + '\n');
+    writeTo(process.stderr, text + '\n');
     if (spinning) this.spinner!.render();
   }
 

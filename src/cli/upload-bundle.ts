@@ -4,6 +4,7 @@ import { addS3Options, targetFromFlags } from './s3-options.js';
 import { displayText } from '../format/display.js';
 import type { S3Flags } from '../s3/client.js';
 import { uploadBundle } from '../bundle/upload-bundle.js';
+import { UsageError } from '../errors.js';
 import type { OperationStep } from '../events.js';
 import { DirectoryStore } from '../store/directory-store.js';
 import { ACLS, S3Store, type Acl } from '../store/s3-store.js';
@@ -63,6 +64,10 @@ export function main(argv: string[] = process.argv): Promise<number> {
           else if (e.type === 'step') reporter.line(uploadStepLine(e.step, e.name && displayText(e.name)));
         },
         signal,
+      }).catch((err) => {
+        // The only option the library refuses on its own is the start part, which needs the manifest to check.
+        if (err instanceof UsageError && opts.part !== undefined) throw invalidValue('--part', opts.part, err.message);
+        throw err;
       });
       reporter.stop();
       if (result.manifestKey) {

@@ -163,7 +163,7 @@ export interface SignedManifest extends Manifest {
 export interface Span { start: number; end: number }
 
 /** The largest manifest read: 10 GiB of image is 1025 parts, about 120 KiB of manifest. */
-export const MAX_MANIFEST_BYTES = 16 << 20;
+export const MAX_MANIFEST_BYTES = 1 << 20;
 
 /**
  * Older formats the original still read (both from 2007; version 3 signs <image> only and has no architecture).

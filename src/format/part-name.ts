@@ -1,3 +1,5 @@
+import { ToolError } from '../errors.js';
+
 /** Bundle parts are cut at exactly 10 MiB; only the last one may be shorter. */
 export const PART_SIZE = 10 * 1024 * 1024;
 
@@ -5,6 +7,30 @@ export const PART_SIZE = 10 * 1024 * 1024;
 export function partCount(bundledSize: number): number {
   if (!Number.isSafeInteger(bundledSize) || bundledSize < 0) throw new RangeError(`invalid bundled size: ${bundledSize}`);
   return Math.max(1, Math.ceil(bundledSize / PART_SIZE));
+}
+
+/** The exact length of part `index` of a bundle of `bundledSize` bytes: PART_SIZE, or the rest for the last part. */
+export function partLength(bundledSize: number, index: number): number {
+  return Math.min(PART_SIZE, bundledSize - index * PART_SIZE);
+}
+
+/**
+ * Refuses a manifest whose sizes do not belong together: bundled_size must be AES-CBC ciphertext (a non-zero multiple
+ * of 16) cut into exactly `count` parts, and no larger than the image (`size`) could make. That bound is generous —
+ * tar headers, sparse maps and gzip's worst case add far less than size/16 + 1 MiB — so any real bundle passes.
+ * Every reader of parts checks it first: the part lengths it gives are what reads are bounded by.
+ */
+export function checkPartLayout(m: { bundledSize: number; size: number; parts: unknown[] }, source: string): void {
+  const { bundledSize, size } = m;
+  const count = m.parts.length;
+  const problem = bundledSize < 16 || bundledSize % 16 !== 0
+    ? `<bundled_size> ${bundledSize} is not a length of AES-128-CBC ciphertext (a non-zero multiple of 16)`
+    : partCount(bundledSize) !== count
+      ? `<bundled_size> ${bundledSize} makes ${partCount(bundledSize)} parts of ${PART_SIZE} bytes, but the manifest lists ${count}`
+      : bundledSize > size + Math.ceil(size / 16) + (1 << 20)
+        ? `<bundled_size> ${bundledSize} is more than an image of <size> ${size} can bundle to`
+        : undefined;
+  if (problem) throw new ToolError(`Invalid manifest '${source}': ${problem}.`, { code: 'MANIFEST_INVALID' });
 }
 
 /**

@@ -1,10 +1,9 @@
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ToolError } from '../errors.js';
 import { isPlainFileName } from '../format/part-name.js';
+import { openRegularFile, readManifestBytes, type RegularFile } from './regular-file.js';
 import { StagedFiles, sweepStaleTemporaries, type StagedFile } from '../stream/atomic-write.js';
-import { MAX_MANIFEST_BYTES, collectExactly, provisionalName, type PartStore, type PartSums, type PartWriter, type WriterOptions } from './part-store.js';
+import { collectExactly, partLengthError, provisionalName, type PartStore, type PartSums, type PartWriter, type WriterOptions } from './part-store.js';
 
 /** A bundle in a local directory. */
 export class DirectoryStore implements PartStore {
@@ -26,11 +25,32 @@ export class DirectoryStore implements PartStore {
   }
 
   async readManifest(name: string): Promise<Buffer> {
-    return readRegularFile(this.path(name), { max: MAX_MANIFEST_BYTES, what: 'manifest' });
+    return readManifestBytes(this.path(name));
   }
 
   async readPart(name: string, size: number, onBytes?: (n: number) => void): Promise<Buffer> {
-    return readRegularFile(this.path(name), { exact: size, what: 'part', onBytes });
+    const file = await this.openPart(name, size);
+    try {
+      // `end` is inclusive: one byte more than the part is read at most, so a part that grows is still caught.
+      return await collectExactly(file.handle.createReadStream({ start: 0, end: size, highWaterMark: 1 << 20, autoClose: false }), size, `part ${this.path(name)}`, onBytes);
+    } finally {
+      await file.handle.close();
+    }
+  }
+
+  async precheck(parts: { name: string; size: number }[]): Promise<void> {
+    for (const p of parts) await (await this.openPart(p.name, p.size)).handle.close();
+  }
+
+  /** A part: a regular file (a FIFO, device or socket is refused at once) of exactly the size the manifest gives it. */
+  private async openPart(name: string, size: number): Promise<RegularFile> {
+    const path = this.path(name);
+    const file = await openRegularFile(path, 'part');
+    if (file.size !== size) {
+      await file.handle.close();
+      throw partLengthError(`part ${path}`, `${file.size} bytes long`, size);
+    }
+    return file;
   }
 
   createWriter(o: WriterOptions): PartWriter {
@@ -40,38 +60,6 @@ export class DirectoryStore implements PartStore {
   /** @internal the writer's path for a name (checked). */
   pathOf(name: string): string {
     return this.path(name);
-  }
-}
-
-/**
- * Reads a file that must be a regular file (after following a symlink): opened without blocking, so a FIFO cannot
- * hang us, and read no further than the bound allows.
- */
-export async function readRegularFile(path: string, o: { exact?: number; max?: number; what: string; onBytes?: (n: number) => void }): Promise<Buffer> {
-  let fh;
-  try {
-    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ToolError(`cannot read ${o.what} ${path}: ${code === 'ENOENT' ? 'it does not exist' : code ?? (err as Error).message}`, { cause: err, code: 'IO_ERROR' });
-  }
-  try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw new ToolError(`${o.what} ${path} is not a regular file; a bundle's files must be plain files`, { code: 'IO_ERROR' });
-    const stream = fh.createReadStream({ highWaterMark: 1 << 20, autoClose: false });
-    if (o.exact !== undefined) return await collectExactly(stream, o.exact, `${o.what} ${path}`, o.onBytes);
-    const limit = o.max ?? MAX_MANIFEST_BYTES;
-    if (st.size > limit) throw new ToolError(`${o.what} ${path} is over ${limit} bytes: not a ${o.what}`, { code: 'MANIFEST_INVALID' });
-    const chunks: Buffer[] = [];
-    let n = 0;
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      n += chunk.length;
-      if (n > limit) throw new ToolError(`${o.what} ${path} is over ${limit} bytes: not a ${o.what}`, { code: 'MANIFEST_INVALID' });
-      chunks.push(chunk);
-    }
-    return Buffer.concat(chunks);
-  } finally {
-    await fh.close();
   }
 }
 

@@ -7,7 +7,7 @@ import { expectedPartSizes, readVerifiedPart, type PartStore } from './part-stor
  * checked against its SHA-1 before any of its bytes go downstream, so a bad part is named instead of surfacing later
  * as a decryption or gzip error. Holds the part being passed on plus `prefetch` parts read ahead (10 MiB each).
  */
-export function createPartSource(store: PartStore, manifest: Pick<Manifest, 'parts' | 'bundledSize'>, source: string, prefetch = 0): Readable {
+export function createPartSource(store: PartStore, manifest: Pick<Manifest, 'parts' | 'bundledSize' | 'size'>, source: string, prefetch = 0): Readable {
   const sizes = expectedPartSizes(manifest, source);
   const read = (i: number) => readVerifiedPart(store, manifest.parts[i]!, sizes[i]!).then((p) => p.data);
 

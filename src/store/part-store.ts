@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ToolError } from '../errors.js';
-import { PART_SIZE, partCount, partName } from '../format/part-name.js';
+import { checkPartLayout, partLength, partName } from '../format/part-name.js';
 import type { Manifest, ManifestPart } from '../format/manifest.js';
 
 /** What a bundle's stages measured of one part: written into the manifest, sent as Content-MD5. */
@@ -19,6 +19,8 @@ export interface PartStore {
   readManifest(name: string): Promise<Buffer>;
   /** Exactly `size` bytes of a part; a longer or shorter part is refused without reading past `size` + 1 bytes. */
   readPart(name: string, size: number, onBytes?: (n: number) => void): Promise<Buffer>;
+  /** Where it is cheap (a local directory): checks that every part is there, a regular file of its size, before work starts. */
+  precheck?(parts: { name: string; size: number }[]): Promise<void>;
   /** Starts writing a bundle: nothing appears under a final name before commit(). */
   createWriter(o: WriterOptions): PartWriter;
 }
@@ -43,16 +45,15 @@ export interface PartWriter {
   abort(): Promise<void>;
 }
 
-/** Real manifests are a few KB; anything this large is not one. */
-export const MAX_MANIFEST_BYTES = 1 << 20;
-
 /** The size each part must have: the manifest's bundled_size cut at PART_SIZE. Refuses manifests where that fails. */
-export function expectedPartSizes(m: Pick<Manifest, 'bundledSize' | 'parts'>, source: string): number[] {
-  const count = m.parts.length;
-  if (!Number.isSafeInteger(m.bundledSize) || m.bundledSize < 1 || partCount(m.bundledSize) !== count) {
-    throw new ToolError(`manifest ${source}: bundled_size ${m.bundledSize} does not fit ${count} part(s) of at most ${PART_SIZE} bytes`, { code: 'MANIFEST_INVALID' });
-  }
-  return m.parts.map((_, i) => (i < count - 1 ? PART_SIZE : m.bundledSize - (count - 1) * PART_SIZE));
+export function expectedPartSizes(m: Pick<Manifest, 'bundledSize' | 'size' | 'parts'>, source: string): number[] {
+  checkPartLayout(m, source);
+  return m.parts.map((_, i) => partLength(m.bundledSize, i));
+}
+
+/** A part whose length is not the one the manifest's bundled_size gives it. */
+export function partLengthError(where: string, actual: string, length: number): ToolError {
+  return new ToolError(`${where} is ${actual}, but the manifest's bundled_size makes it ${length} bytes; make or download the bundle again`, { code: 'PART_DIGEST_MISMATCH' });
 }
 
 /** SHA-1 (hex) and MD5 (base64) of a part. */
@@ -88,12 +89,12 @@ export async function collectExactly(stream: AsyncIterable<Buffer> & { destroy?:
   for await (const chunk of stream) {
     if (n + chunk.length > size) {
       stream.destroy?.();
-      throw new ToolError(`${what} is longer than the ${size} bytes its manifest allows; get the bundle again`, { code: 'PART_DIGEST_MISMATCH' });
+      throw partLengthError(what, `over ${size} bytes long`, size);
     }
     chunk.copy(out, n);
     n += chunk.length;
     onBytes?.(chunk.length);
   }
-  if (n !== size) throw new ToolError(`${what} is ${n} bytes, but its manifest says ${size}; get the bundle again`, { code: 'PART_DIGEST_MISMATCH' });
+  if (n !== size) throw partLengthError(what, `${n} bytes long`, size);
   return out;
 }

@@ -1,11 +1,12 @@
 import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, ListObjectsCommand, PutObjectCommand, type ObjectCannedACL } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import { ToolError } from '../errors.js';
+import { MAX_MANIFEST_BYTES } from '../format/manifest.js';
 import { isPlainFileName } from '../format/part-name.js';
 import { s3Call } from '../s3/call.js';
 import type { S3Target } from '../s3/client.js';
 import { idleWatchdog } from '../s3/idle-watchdog.js';
-import { MAX_MANIFEST_BYTES, collectExactly, partSums, provisionalName, type PartStore, type PartSums, type PartWriter, type WriterOptions } from './part-store.js';
+import { collectExactly, partLengthError, partSums, provisionalName, type PartStore, type PartSums, type PartWriter, type WriterOptions } from './part-store.js';
 
 /** The canned ACLs a bundle can be written with; EC2 needs aws-exec-read (or public-read) to read it. */
 export const ACLS = ['aws-exec-read', 'public-read', 'bucket-owner-full-control', 'private'] as const;
@@ -64,8 +65,11 @@ export class S3Store implements PartStore {
       try {
         const out = await this.target.client.send(new GetObjectCommand({ Bucket: this.target.bucket, Key: key }), { abortSignal });
         const body = out.Body as Readable;
+        const what = `part ${name} (s3://${this.target.bucket}/${key})`;
         try {
-          return await collectExactly(body.pipe(idleWatchdog(this.target.timeoutMs, key)), size, `part s3://${this.target.bucket}/${key}`,
+          // A declared length that is wrong is refused before a byte of the body is read.
+          if (out.ContentLength !== undefined && out.ContentLength !== size) throw partLengthError(what, `${out.ContentLength} bytes long`, size);
+          return await collectExactly(body.pipe(idleWatchdog(this.target.timeoutMs, key)), size, what,
             (n) => { counted += n; onBytes?.(n); });
         } finally {
           body.destroy();

@@ -7,6 +7,7 @@ import { constants, rmSync, unlinkSync } from 'node:fs';
 import { copyFile, link, lstat, open, readdir, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ToolError } from '../errors.js';
+import { ioError } from '../io-errors.js';
 
 const TAG = 'amitools';
 // `.NAME.amitools-PID-RAND.tmp`; NAME is empty when it was too long to fit.
@@ -142,7 +143,7 @@ export class StagedFiles {
   async write(final: string, data: string | Buffer, opts: StageOptions = {}): Promise<StagedFile> {
     const { file, fh } = await this.create(final, opts);
     try {
-      await this.track(fh.writeFile(data));
+      await this.track(fh.writeFile(data)).catch((err) => { throw ioError(err, final, 'write'); });
     } finally {
       await fh.close();
     }
@@ -255,17 +256,6 @@ export class StagedFiles {
   }
 }
 
-const WHY: Record<string, string> = {
-  EISDIR: 'a directory is in the way',
-  ENOTDIR: 'a file is in the way of its directory',
-  ENOSPC: 'the disk is full',
-  EDQUOT: 'the disk quota is exceeded',
-  EACCES: 'permission denied',
-  EPERM: 'permission denied',
-  EROFS: 'the file system is read-only',
-  EEXIST: 'it already exists',
-  ENOTEMPTY: 'a directory is in the way',
-};
 
 /** Moves a finished temporary file to its final name (exclusively: by link, failing if the name exists). */
 async function place(e: Entry): Promise<void> {
@@ -283,9 +273,9 @@ async function place(e: Entry): Promise<void> {
     }
     await unlink(e.temp);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? '';
-    const why = WHY[code] ?? (err as Error).message;
-    throw new ToolError(`cannot create ${e.final}: ${why}${code && WHY[code] ? ` (${code})` : ''}; nothing was left under a final name`, { cause: err, code: 'IO_ERROR' });
+    const e2 = ioError(err, e.final, 'create');
+    e2.message += '; nothing was left under a final name';
+    throw e2;
   }
 }
 

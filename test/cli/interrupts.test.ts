@@ -121,7 +121,7 @@ describe('ec2-bundle-image', () => {
     const out = fresh('bundle-dir');
     mkdirSync(join(out, 'small.img.manifest.xml'));
     const r = await runCli('ec2-bundle-image', bundleArgs(out, small));
-    expect(r.stderr).toBe(`ERROR: cannot create ${join(out, 'small.img.manifest.xml')}: a directory is in the way (EISDIR); nothing was left under a final name\n`);
+    expect(r.stderr).toBe(`ERROR: cannot create ${join(out, 'small.img.manifest.xml')}: a directory is in the way (EISDIR); move it away or choose another path; nothing was left under a final name\n`);
     expect(r.code).toBe(254);
     expect(names(out)).toEqual(['small.img.manifest.xml']);
     expect(names(join(out, 'small.img.manifest.xml'))).toEqual([]);
@@ -151,7 +151,7 @@ describe('ec2-download-bundle', () => {
     const out = fresh('download-dir');
     mkdirSync(join(out, `${NAME}.manifest.xml`));
     const r = await runCli('ec2-download-bundle', downloadArgs(out), { env });
-    expect(r.stderr).toBe(`ERROR: cannot create ${join(out, `${NAME}.manifest.xml`)}: a directory is in the way (EISDIR); nothing was left under a final name\n`);
+    expect(r.stderr).toBe(`ERROR: cannot create ${join(out, `${NAME}.manifest.xml`)}: a directory is in the way (EISDIR); move it away or choose another path; nothing was left under a final name\n`);
     expect(r.code).toBe(254);
     expect(names(out)).toEqual([`${NAME}.manifest.xml`]);
   });

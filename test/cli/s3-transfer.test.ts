@@ -98,7 +98,7 @@ describe('ec2-download-bundle', () => {
     await c().send(new PutObjectCommand({ Bucket: 'dl-bucket', Key: 'pre/multipart.img.part.1', Body: randomBytes(1000) }));
     const short = await runCli('ec2-download-bundle', ['-b', 'dl-bucket/pre', '-p', 'multipart.img', '-d', dir, ...s3(['--concurrency', '1'])], { env });
     expect(short.code).toBe(254);
-    expect(short.stderr).toMatch(/^ERROR: part s3:\/\/dl-bucket\/pre\/multipart\.img\.part\.1 is 1000 bytes, but its manifest says 10485760/m);
+    expect(short.stderr).toMatch(/^ERROR: part multipart\.img\.part\.1 \(s3:\/\/dl-bucket\/pre\/multipart\.img\.part\.1\) is 1000 bytes long, but the manifest's bundled_size makes it 10485760 bytes/m);
     expect(readdirSync(dir)).toEqual([]);
     // Put it back for the other tests.
     await c().send(new PutObjectCommand({ Bucket: 'dl-bucket', Key: 'pre/multipart.img.part.1', Body: readFileSync(join(fixture.dir, 'multipart.img.part.1')) }));

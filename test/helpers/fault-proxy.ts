@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 
 /** One request as it arrived at the proxy, with what its body really was. */
 export interface LoggedRequest {
@@ -13,6 +14,7 @@ export interface LoggedRequest {
   bodyLength: number;
   bodyMd5: string;            // base64, comparable with Content-MD5
   status?: number;            // what the client got (undefined for a reset or a stall)
+  sentBytes: number;          // body bytes the proxy managed to send back
   fault?: Fault;
 }
 
@@ -25,10 +27,15 @@ export interface FaultProxy {
   url: string;
   log: LoggedRequest[];
   rule: FaultRule | undefined;
-  /** A canned answer (status, body) instead of forwarding, e.g. a LocationConstraint. */
-  canned: ((req: { method: string; path: string; query: URLSearchParams }) => { status: number; body: string; headers?: Record<string, string> } | undefined) | undefined;
+  /**
+   * A canned answer (status, body) instead of forwarding, e.g. a LocationConstraint. A body given as a function is
+   * streamed (chunked unless headers say otherwise) and stopped when the client goes away: a hostile endpoint.
+   */
+  canned: ((req: { method: string; path: string; query: URLSearchParams }) => CannedAnswer | undefined) | undefined;
   stop(): Promise<void>;
 }
+
+export interface CannedAnswer { status: number; body: string | Buffer | (() => Readable); headers?: Record<string, string> }
 
 export const errorBody = (code: string, message: string) =>
   `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>proxy</RequestId></Error>`;
@@ -47,7 +54,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     const u = new URL(req.url ?? '/', 'http://x');
     const entry: LoggedRequest = {
       seq: ++seq, method: req.method ?? '', url: req.url ?? '/', path: decodeURIComponent(u.pathname), query: u.searchParams,
-      headers: req.headers, bodyLength: 0, bodyMd5: '',
+      headers: req.headers, bodyLength: 0, bodyMd5: '', sentBytes: 0,
     };
     proxy.log.push(entry);
     const md5 = createHash('md5');
@@ -71,12 +78,21 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       if (canned) {
         entry.status = canned.status;
         res.writeHead(canned.status, { 'content-type': 'application/xml', ...canned.headers });
-        res.end(canned.body);
+        if (typeof canned.body !== 'function') {
+          entry.sentBytes = Buffer.byteLength(canned.body);
+          res.end(canned.body);
+          return;
+        }
+        const body = canned.body();
+        body.on('data', (c: Buffer) => { entry.sentBytes += c.length; });
+        res.on('close', () => body.destroy());
+        body.pipe(res);
         return;
       }
       const fwd = httpRequest({ host: up.hostname, port: up.port, method: req.method, path: req.url, headers: req.headers }, (ures) => {
         entry.status = ures.statusCode;
         res.writeHead(ures.statusCode ?? 502, ures.headers);
+        ures.on('data', (c: Buffer) => { entry.sentBytes += c.length; });
         ures.pipe(res);
       });
       fwd.on('error', () => res.destroy());

@@ -95,7 +95,7 @@ describe('StagedFiles', () => {
     await g.write(join(d, 'a.manifest.xml'), 'm');
     const err = await g.commit().then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(AmiToolsError);
-    expect((err as Error).message).toBe(`cannot create ${join(d, 'a.manifest.xml')}: a directory is in the way (EISDIR); nothing was left under a final name`);
+    expect((err as Error).message).toBe(`cannot create ${join(d, 'a.manifest.xml')}: a directory is in the way (EISDIR); move it away or choose another path; nothing was left under a final name`);
     expect(ls(d)).toEqual(['a.manifest.xml']);
     expect(ls(join(d, 'a.manifest.xml'))).toEqual([]);
   });

@@ -42,10 +42,10 @@ describe('readManifestBytes: bounded, regular files only', () => {
     expect((await errorOf(readManifestBytes(link))).message).toMatch(/it is not a regular file$/);
   });
 
-  it('refuses a file over 16 MiB, a directory, a missing file', async () => {
+  it('refuses a file over 1 MiB, a directory, a missing file', async () => {
     const big = join(dir, 'big.manifest.xml');
-    writeFileSync(big, Buffer.alloc((16 << 20) + 1, 0x20));
-    expect((await errorOf(readManifestBytes(big))).message).toMatch(/over 16 MiB/);
+    writeFileSync(big, Buffer.alloc((1 << 20) + 1, 0x20));
+    expect((await errorOf(readManifestBytes(big))).message).toMatch(/over 1 MiB/);
     expect((await errorOf(readManifestBytes(dir))).message).toMatch(/it is a directory|it is not a regular file/);
     const missing = await errorOf(readManifestBytes(join(dir, 'nope.xml')));
     expect(missing.message).toMatch(/file not found$/);

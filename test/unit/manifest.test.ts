@@ -521,8 +521,8 @@ describe('parseManifest reads only the structure the tool writes', () => {
 
   it('refuses a manifest over the size bound without reading it', () => {
     const big = good.replace('</bundler>', `</bundler>${' '.repeat(MAX_MANIFEST_BYTES)}`);
-    expect(refusal(big).message).toMatch(/over 16 MiB/);
-    expect(() => parseManifest(Buffer.alloc(MAX_MANIFEST_BYTES + 1, 0x20))).toThrow(/over 16 MiB/);
+    expect(refusal(big).message).toMatch(/over 1 MiB/);
+    expect(() => parseManifest(Buffer.alloc(MAX_MANIFEST_BYTES + 1, 0x20))).toThrow(/over 1 MiB/);
   });
 });
 
