@@ -9,17 +9,28 @@ export function formatBytes(n: number): string {
   return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }
 
+/** Seconds as a short duration: 45s, 3m05s, 1h02m. */
+export function formatDuration(secs: number): string {
+  const s = Math.max(0, Math.round(secs));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
 /**
  * Where a command's output goes. Plain lines on stdout in --batch or when stdout is not a terminal
- * (what scripts parse); on a terminal the same lines plus one live ora progress line.
+ * (what scripts parse); on a terminal the same lines plus one live ora progress line. With --output json the lines
+ * are left out (stdout holds only the final document) and the live line, if any, goes to stderr.
  */
 export class Reporter {
   private spinner: Ora | undefined;
   private started: number | undefined; // the first progress call, so time spent at a prompt doesn't count
   readonly interactive: boolean;
+  private readonly quiet: boolean;
 
-  constructor(opts: { batch?: boolean; stream?: NodeJS.WriteStream } = {}) {
-    const stream = opts.stream ?? process.stdout;
+  constructor(opts: { batch?: boolean; output?: string; stream?: NodeJS.WriteStream } = {}) {
+    this.quiet = opts.output === 'json';
+    const stream = opts.stream ?? (this.quiet ? process.stderr : process.stdout);
     // A terminal that reports no width (e.g. script(1) without a window size) can't hold a redrawn line.
     this.interactive = !opts.batch && Boolean(stream.isTTY) && (stream.columns ?? 0) > 0;
     if (this.interactive) this.spinner = ora({ stream, discardStdin: false });
@@ -27,6 +38,7 @@ export class Reporter {
 
   /** A line of the command's normal output. */
   line(text: string): void {
+    if (this.quiet) return;
     if (this.spinner?.isSpinning) {
       this.spinner.clear();
       process.stdout.write(text + '\n');
@@ -44,15 +56,17 @@ export class Reporter {
     if (spinning) this.spinner!.render();
   }
 
-  /** Updates the live line (terminal only): what is being done, bytes so far and the rate. */
+  /** Updates the live line (terminal only): what is being done, bytes so far, the rate and the time left. */
   progress(label: string, doneBytes: number, totalBytes?: number, extra?: string): void {
     if (!this.spinner) return;
     this.started ??= Date.now();
     const secs = Math.max((Date.now() - this.started) / 1000, 0.001);
     const of = totalBytes ? ` of ${formatBytes(totalBytes)}` : '';
     const pct = totalBytes ? ` (${Math.floor((doneBytes / totalBytes) * 100)}%)` : '';
-    const rate = `${formatBytes(doneBytes / secs)}/s`;
-    this.spinner.text = `${label} ${formatBytes(doneBytes)}${of}${pct}, ${rate}${extra ? `, ${extra}` : ''}`;
+    const rate = doneBytes / secs;
+    // No estimate from the first second or so: the rate is noise until then.
+    const eta = totalBytes && doneBytes > 0 && secs >= 1 ? `, ${formatDuration((totalBytes - doneBytes) / rate)} left` : '';
+    this.spinner.text = `${label} ${formatBytes(doneBytes)}${of}${pct}, ${formatBytes(rate)}/s${eta}${extra ? `, ${extra}` : ''}`;
     if (!this.spinner.isSpinning) this.spinner.start();
   }
 

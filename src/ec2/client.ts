@@ -1,5 +1,8 @@
 import { EC2Client } from '@aws-sdk/client-ec2';
+import type { AwsProfile } from '../aws/config.js';
+import { caBundle } from '../aws/config.js';
 import { resolveCredentials } from '../aws/credentials.js';
+import { createAgents } from '../aws/http.js';
 
 /** Where EC2 requests go and with which credentials. */
 export interface Ec2ClientOptions {
@@ -9,6 +12,8 @@ export interface Ec2ClientOptions {
   /** Sends every region's requests to this URL (tests, proxies). Defaults to $AMITOOLS_EC2_ENDPOINT. */
   endpoint?: string;
   env?: NodeJS.ProcessEnv;
+  /** The AWS CLI profile (--profile / AWS_PROFILE): its credentials, CA bundle and the SDK's other settings. */
+  profile?: AwsProfile;
 }
 
 /** Creates EC2 clients, one per region, sharing credentials and endpoint overrides. */
@@ -32,16 +37,26 @@ export function endpointFor(region: string, opts: Ec2ClientOptions = {}): string
   return undefined;
 }
 
-/** Resolves credentials as the S3 commands do (-a/-s, environment, SDK chain) and returns a factory of EC2 clients. */
+/**
+ * Resolves credentials as the S3 commands do (-a/-s, environment, profile, SDK chain) and returns a factory of EC2
+ * clients that go through the environment's proxy and trust the CA bundle, as the S3 commands' clients do.
+ */
 export function ec2ClientFactory(opts: Ec2ClientOptions = {}): Ec2ClientFactory {
-  const { credentials } = resolveCredentials(opts, opts.env);
+  const env = opts.env ?? process.env;
+  const { credentials } = resolveCredentials(opts, env, opts.profile);
+  const ca = opts.profile ? caBundle(opts.profile, env) : undefined;
+  const agents = createAgents({ maxSockets: 4, ca: ca?.value, env });
   const cache = new Map<string, EC2Client>();
   return (region: string) => {
     let client = cache.get(region);
     if (!client) {
       const endpoint = endpointFor(region, opts);
       // Timeouts so that an unreachable endpoint fails with a message instead of hanging.
-      client = new EC2Client({ region, maxAttempts: 3, requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000 }, ...(credentials ? { credentials } : {}), ...(endpoint ? { endpoint } : {}) });
+      client = new EC2Client({
+        region, maxAttempts: 3, requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000, ...agents },
+        ...(credentials ? { credentials } : {}), ...(endpoint ? { endpoint } : {}),
+        ...(opts.profile?.named ? { profile: opts.profile.name } : {}),
+      });
       cache.set(region, client);
     }
     return client;
