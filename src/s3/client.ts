@@ -134,7 +134,7 @@ export function createS3Target(flags: S3Flags, opts: TargetOptions = {}): S3Targ
     (client.config as { signer: unknown }).signer = async () => createSigV2Signer(() => provider(), bucket);
   }
   const url = endpoint
-    ? (pathStyle ? endpoint : endpoint.replace('://', `://${bucket}.`))
+    ? (pathStyle ? `${endpoint}/${bucket}` : endpoint.replace('://', `://${bucket}.`))
     : client.config.endpointProvider({ Bucket: bucket, Region: region, UseFIPS: false, UseDualStack: false, ForcePathStyle: pathStyle, Accelerate: false }).url.href.replace(/\/$/, '');
   const proxy = proxyFor(url, env);
   return {

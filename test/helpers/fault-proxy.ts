@@ -26,7 +26,7 @@ export interface FaultProxy {
   log: LoggedRequest[];
   rule: FaultRule | undefined;
   /** A canned answer (status, body) instead of forwarding, e.g. a LocationConstraint. */
-  canned: ((req: { method: string; path: string; query: URLSearchParams }) => { status: number; body: string; headers?: Record<string, string> } | undefined) | undefined;
+  canned: ((req: { method: string; path: string; query: URLSearchParams; headers: IncomingHttpHeaders }) => { status: number; body: string; headers?: Record<string, string> } | undefined) | undefined;
   stop(): Promise<void>;
 }
 
