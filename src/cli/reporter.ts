@@ -17,6 +17,17 @@ export function formatDuration(secs: number): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
+/** The live line: `Uploading 12.0 MiB of 30.0 MiB (40%), 4.0 MiB/s, 5s left, 1/3 parts`. */
+export function progressText(label: string, doneBytes: number, totalBytes: number | undefined, seconds: number, extra?: string): string {
+  const secs = Math.max(seconds, 0.001);
+  const of = totalBytes ? ` of ${formatBytes(totalBytes)}` : '';
+  const pct = totalBytes ? ` (${Math.floor((doneBytes / totalBytes) * 100)}%)` : '';
+  const rate = doneBytes / secs;
+  // No estimate from the first second or so: the rate is noise until then.
+  const eta = totalBytes && doneBytes > 0 && secs >= 1 ? `, ${formatDuration((totalBytes - doneBytes) / rate)} left` : '';
+  return `${label} ${formatBytes(doneBytes)}${of}${pct}, ${formatBytes(rate)}/s${eta}${extra ? `, ${extra}` : ''}`;
+}
+
 /**
  * Where a command's output goes. Plain lines on stdout in --batch or when stdout is not a terminal
  * (what scripts parse); on a terminal the same lines plus one live ora progress line. With --output json the lines
@@ -60,13 +71,7 @@ export class Reporter {
   progress(label: string, doneBytes: number, totalBytes?: number, extra?: string): void {
     if (!this.spinner) return;
     this.started ??= Date.now();
-    const secs = Math.max((Date.now() - this.started) / 1000, 0.001);
-    const of = totalBytes ? ` of ${formatBytes(totalBytes)}` : '';
-    const pct = totalBytes ? ` (${Math.floor((doneBytes / totalBytes) * 100)}%)` : '';
-    const rate = doneBytes / secs;
-    // No estimate from the first second or so: the rate is noise until then.
-    const eta = totalBytes && doneBytes > 0 && secs >= 1 ? `, ${formatDuration((totalBytes - doneBytes) / rate)} left` : '';
-    this.spinner.text = `${label} ${formatBytes(doneBytes)}${of}${pct}, ${formatBytes(rate)}/s${eta}${extra ? `, ${extra}` : ''}`;
+    this.spinner.text = progressText(label, doneBytes, totalBytes, (Date.now() - this.started) / 1000, extra);
     if (!this.spinner.isSpinning) this.spinner.start();
   }
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CreateBucketCommand, GetBucketLocationCommand, PutObjectCommand, type BucketLocationConstraint, type ObjectCannedACL } from '@aws-sdk/client-s3';
 import { ToolError } from '../errors.js';
@@ -19,7 +20,7 @@ export type Acl = (typeof ACLS)[number];
 export interface UploadEvents {
   line?: (text: string) => void;
   warn?: (text: string) => void;
-  /** Bytes of parts sent so far (completed parts), of the total to send. */
+  /** Bytes of parts sent so far (as the requests read them; less again when a request is retried), of the total to send. */
   progress?: (doneBytes: number, totalBytes: number, partsDone: number, partsTotal: number) => void;
 }
 
@@ -101,8 +102,16 @@ export async function ensureBucket(target: S3Target, location: string | undefine
   });
 }
 
+/** A file's bytes as the request reads them, counted (so progress moves with bytes, not only per part). */
+function countedFile(path: string, onBytes: (n: number) => void): Readable {
+  const file = createReadStream(path, { highWaterMark: 1 << 20 });
+  const counter = new Transform({ transform(chunk: Buffer, _enc, cb) { onBytes(chunk.length); cb(null, chunk); } });
+  file.on('error', (err) => counter.destroy(err));
+  return file.pipe(counter);
+}
+
 /** PUTs one file with the ACL and its Content-MD5, its SHA-1 checked first when the manifest gives one. */
-async function putFile(target: S3Target, key: string, path: string, acl: Acl, expectedSha1?: string): Promise<number> {
+async function putFile(target: S3Target, key: string, path: string, acl: Acl, expectedSha1?: string, onBytes: (n: number) => void = () => {}): Promise<number> {
   let h: { sha1: string; md5: string; size: number };
   try {
     h = await hashFile(path);
@@ -112,11 +121,18 @@ async function putFile(target: S3Target, key: string, path: string, acl: Acl, ex
   if (expectedSha1 !== undefined && h.sha1 !== expectedSha1.toLowerCase()) {
     throw new ToolError(`part ${basename(path)} does not match the manifest: its SHA-1 is ${h.sha1} but the manifest says ${expectedSha1}; bundle the image again`);
   }
-  await s3Call(target, { action: 'PutObject', key }, () =>
-    target.client.send(new PutObjectCommand({
-      Bucket: target.bucket, Key: key, Body: createReadStream(path, { highWaterMark: 1 << 20 }),
-      ContentLength: h.size, ContentMD5: h.md5, ACL: acl as ObjectCannedACL,
-    })));
+  await s3Call(target, { action: 'PutObject', key }, async () => {
+    let sent = 0;
+    try {
+      await target.client.send(new PutObjectCommand({
+        Bucket: target.bucket, Key: key, Body: countedFile(path, (n) => { sent += n; onBytes(n); }),
+        ContentLength: h.size, ContentMD5: h.md5, ACL: acl as ObjectCannedACL,
+      }));
+    } catch (err) {
+      onBytes(-sent); // a retry sends the file again
+      throw err;
+    }
+  });
   return h.size;
 }
 
@@ -145,8 +161,10 @@ export async function uploadBundle(o: UploadOptions): Promise<UploadResult> {
   const uploaded: string[] = [];
   o.progress?.(0, total, 0, todo.length);
   await runPool(todo, target.concurrency, async ({ part }: { part: ManifestPart }) => {
-    const size = await putFile(target, target.keyPrefix + part.filename, join(directory, part.filename), acl, part.digest);
-    done += size;
+    await putFile(target, target.keyPrefix + part.filename, join(directory, part.filename), acl, part.digest, (n) => {
+      done += n;
+      o.progress?.(done, total, partsDone, todo.length);
+    });
     partsDone++;
     uploaded.push(part.filename);
     o.line?.(`Uploaded ${part.filename}`);
