@@ -20,6 +20,7 @@ describe('every command', () => {
     const help = await runCli(name, ['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(new RegExp(`^Usage: ${name}`));
+    for (const flag of new Set(help.stdout.match(/--[a-z][a-z0-9-]+/g))) expect(manual.stdout, `${name} --manual: ${flag}`).toContain(flag);
     const version = await runCli(name, ['--version']);
     expect(version.code).toBe(0);
     expect(version.stdout).toMatch(/^amitools \d+\.\d+\.\d+\n/);
