@@ -217,6 +217,17 @@ describe('proxies from the environment and CA bundles', () => {
   });
 });
 
+describe('network failures', () => {
+  it('say what failed and what to check, in one line', async () => {
+    const r = await runCli('ec2-download-bundle', ['-b', 'nowhere', '--url', 'http://127.0.0.1:1', '-d', work.dir, '--batch'],
+      { env: env({ AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' }) });
+    expect(r.code).toBe(254);
+    const last = r.stderr.trim().split('\n').pop();
+    expect(last).toMatch(/^ERROR: GetObject on s3:\/\/nowhere\/image\.manifest\.xml failed: nothing accepts connections at 127\.0\.0\.1:1 \(ECONNREFUSED\); check the endpoint \(--url\/--endpoint-url, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, --region\), the proxy \(HTTPS_PROXY, HTTP_PROXY, NO_PROXY\) and the network/);
+    expect(r.stderr.split('\n').filter((l) => l && !l.startsWith('Retrying'))).toHaveLength(1);
+  });
+});
+
 /** Creates the bucket "secure" on the TLS s3rver, trusting its certificate. */
 async function checkClientTls(url: string, certPath: string): Promise<void> {
   const { S3Client } = await import('@aws-sdk/client-s3');
