@@ -9,5 +9,8 @@ export default defineConfig({
     pool: 'forks',
     fileParallelism: true,
     maxWorkers: 2,
+    // The commands run with a configured region, as most users have one: without any, the S3 commands first ask the
+    // bucket for its region (a HeadBucket), which the region tests (test/cli/aws-settings.test.ts) exercise on purpose.
+    env: { AWS_REGION: 'us-east-1' },
   },
 });

@@ -103,8 +103,10 @@ export async function uploadBundle(o: UploadOptions): Promise<UploadResult> {
     o.onEvent?.({ type: 'progress', bytes: 0, totalBytes: total, parts: 0, totalParts: todo.length });
     await runPool(todo, target.concurrency, async ({ part, index }) => {
       const { data, sums } = await readVerifiedPart(source, part, sizes[index]!);
-      await writer.putPart(index, data, sums);
-      done += data.length;
+      await writer.putPart(index, data, sums, (n) => {
+        done += n;
+        o.onEvent?.({ type: 'progress', bytes: done, totalBytes: total, parts: uploaded.length, totalParts: todo.length });
+      });
       uploaded.push(part.filename);
       o.onEvent?.({ type: 'part', action: 'uploaded', name: part.filename, size: data.length, sha1: sums.sha1 });
       o.onEvent?.({ type: 'progress', bytes: done, totalBytes: total, parts: uploaded.length, totalParts: todo.length });

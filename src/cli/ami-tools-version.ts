@@ -6,7 +6,8 @@ const command = () =>
 
 /** Runs the command on argv; resolves to its exit code. */
 export function main(argv: string[] = process.argv): Promise<number> {
-  return runCommand(command(), argv, async () => {
-    process.stdout.write(`${TOOL_VERSION} ${MANIFEST_VERSION_COMPACT} (${TOOL_NAME})\n${COPYRIGHT}\n`);
+  return runCommand(command(), argv, async (o) => {
+    if (o.output !== 'json') process.stdout.write(`${TOOL_VERSION} ${MANIFEST_VERSION_COMPACT} (${TOOL_NAME})\n${COPYRIGHT}\n`);
+    return { name: TOOL_NAME, version: TOOL_VERSION, manifestVersion: MANIFEST_VERSION_COMPACT };
   });
 }

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { createCommand, invalidValue, requireOption, runCommand, type CommonOptions } from './command.js';
+import { createCommand, invalidValue, markMandatory, requireOption, runCommand, type CommonOptions } from './command.js';
 import { addBundleFlags, bundleAndReport, resolveBundleFlags, type BundleFlags } from './bundle-options.js';
 import { ToolError } from '../errors.js';
 import { PLAIN_FILE_NAME_RULE, isPlainFileName } from '../format/part-name.js';
@@ -14,11 +14,12 @@ interface Flags extends BundleFlags, CommonOptions {
   sizeChecks: boolean;
 }
 
-const command = () =>
+const command = () => markMandatory(
   addBundleFlags(createCommand('ec2-bundle-image', 'Bundle an image file into an S3-backed AMI bundle: encrypted 10 MiB parts and a signed manifest.'))
     .option('-i, --image <path>', 'The path to the file system image to bundle.')
     .option('-p, --prefix <prefix>', 'The filename prefix for bundled AMI files. Defaults to the image name.')
-    .option('--no-size-checks', "Don't check the image size (zero or over 10 GiB).");
+    .option('--no-size-checks', "Don't check the image size (zero or over 10 GiB)."),
+  '--cert', '--privatekey', '--user', '--image');
 
 /** Runs the command on argv; resolves to its exit code. */
 export function main(argv: string[] = process.argv): Promise<number> {
@@ -46,7 +47,8 @@ export function main(argv: string[] = process.argv): Promise<number> {
       if (size > MAX_IMAGE_SIZE) throw new ToolError(`the specified image ${basename(image)} is too large`);
     }
 
-    await bundleAndReport(reporter, { ...flags, image, prefix: o.prefix, signal });
+    const doc = await bundleAndReport(reporter, { ...flags, image, prefix: o.prefix, signal });
     reporter.line('ec2-bundle-image complete.');
+    return { image, ...doc };
   });
 }

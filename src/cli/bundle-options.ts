@@ -1,12 +1,13 @@
+import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { findEc2Certificate } from '../crypto/ec2-cert.js';
 import { missingMappingWarnings, parseBlockDeviceMappingFlag, type BlockDeviceMapping } from '../format/manifest.js';
 import { invalidValue, requireDirectory, requireFile, requireOption } from './command.js';
-import { UsageError } from '../errors.js';
-import { ask, canPrompt, confirm } from './prompt.js';
+import { ask, canPrompt } from './prompt.js';
 import type { Reporter } from './reporter.js';
 import { bundleImage, type BundleOptions } from '../bundle/bundle-image.js';
 import { DirectoryStore } from '../store/directory-store.js';
+import { bundleDocument } from './result.js';
 
 /** The flags ec2-bundle-image and ec2-bundle-vol share, as commander parses them. */
 export interface BundleFlags {
@@ -38,7 +39,13 @@ export interface ResolvedBundleFlags {
   ramdiskId?: string;
 }
 
-export const SUPPORTED_ARCHS = ['i386', 'x86_64'];
+/** The architectures EC2's RegisterImage accepts: a manifest with another value makes a bundle it refuses. */
+export const SUPPORTED_ARCHS = ['i386', 'x86_64', 'arm64', 'x86_64_mac', 'arm64_mac'];
+
+/** Other names for those (Debian's, the kernel's, Node's), mapped with a notice rather than refused. */
+const ARCH_ALIASES: Record<string, string> = {
+  amd64: 'x86_64', x64: 'x86_64', 'x86-64': 'x86_64', aarch64: 'arm64', i686: 'i386', i586: 'i386', i486: 'i386', x86: 'i386', ia32: 'i386',
+};
 
 export function addBundleFlags(cmd: Command): Command {
   return cmd
@@ -47,7 +54,7 @@ export function addBundleFlags(cmd: Command): Command {
     .option('-u, --user <user>', "The user's EC2 user ID (Note: AWS account number, NOT Access Key ID).")
     .option('-d, --destination <path>', 'The directory to create the bundle in.', '/tmp')
     .option('--ec2cert <path>', "The path to the EC2 X509 public key certificate bundled into the AMI (default: found by region, see the manual).")
-    .addOption(new Option('-r, --arch <architecture>', `Specify target architecture. One of ${JSON.stringify(SUPPORTED_ARCHS)}.`))
+    .addOption(new Option('-r, --arch <architecture>', `Specify target architecture. One of ${JSON.stringify(SUPPORTED_ARCHS)} (amd64, aarch64, i686 are mapped). Default: this machine's, asked on a terminal.`))
     .option('--productcodes <code1,code2,...>', 'Default product codes attached to the image at registration time.')
     .option('-B, --block-device-mapping <maps>', "Default block-device-mapping scheme to launch the AMI with, e.g. 'ami=sda1,root=/dev/sda1,ephemeral0=sda2,swap=sda3'.")
     .option('--kernel <id>', 'Id of the default kernel to launch the AMI with.')
@@ -67,16 +74,23 @@ export function machineArch(): string {
   return ({ x64: 'x86_64', ia32: 'i386', arm64: 'arm64' } as Record<string, string>)[process.arch] ?? process.arch;
 }
 
-/** -r, or a prompt on a terminal proposing this machine's architecture. */
-async function resolveArch(value: string | undefined, batch: boolean | undefined, reporter: Reporter): Promise<string> {
+/**
+ * -r; without it this machine's architecture, offered at a prompt on a terminal (the original's behaviour: in batch
+ * mode, or when nobody answers, it takes uname's). A name EC2 knows under another name is mapped with a notice;
+ * anything else is refused, never written into a manifest that registration would reject.
+ */
+export async function resolveArch(value: string | undefined, batch: boolean | undefined, reporter: Reporter): Promise<string> {
   let arch = value;
   if (!arch) {
-    if (!canPrompt(batch)) throw new UsageError('missing mandatory parameter: --arch (needed with --batch or without a terminal)');
-    arch = await ask(`Please specify a value for arch [${machineArch()}]: `, machineArch());
+    arch = canPrompt(batch) ? await ask(`Please specify a value for arch [${machineArch()}]: `, machineArch()) : machineArch();
+  }
+  const mapped = ARCH_ALIASES[arch.toLowerCase()];
+  if (mapped) {
+    reporter.warn(`Architecture '${arch}' is called '${mapped}' by EC2: bundling for ${mapped}.`);
+    arch = mapped;
   }
   if (!SUPPORTED_ARCHS.includes(arch)) {
-    reporter.warn(`Unsupported architecture [${arch}].`);
-    if (canPrompt(batch) && !(await confirm('Continue anyway? [y/N]: '))) throw new UsageError(`--arch has invalid value '${arch}'`);
+    throw invalidValue('--arch', arch, `EC2 accepts only ${SUPPORTED_ARCHS.join(', ')}${value ? '' : " (this machine's architecture); pass -r"}`);
   }
   return arch;
 }
@@ -111,8 +125,8 @@ export function displayPath(dir: string, name: string): string {
   return `${dir.replace(/\/+$/, '') || '/'}/${name}`.replace(/^\/\//, '/');
 }
 
-/** Bundles into -d with the original's output lines (and a progress line on a terminal). */
-export async function bundleAndReport(reporter: Reporter, options: Omit<BundleOptions, 'onEvent' | 'store'> & { destination: string }): Promise<void> {
+/** Bundles into -d with the original's output lines (and a progress line on a terminal); resolves to the --output json fields. */
+export async function bundleAndReport(reporter: Reporter, options: Omit<BundleOptions, 'onEvent' | 'store'> & { destination: string }): Promise<Record<string, unknown>> {
   reporter.line('Bundling image file...');
   try {
     const result = await bundleImage({
@@ -126,6 +140,7 @@ export async function bundleAndReport(reporter: Reporter, options: Omit<BundleOp
     reporter.stop();
     reporter.line('Creating bundle manifest...');
     reporter.line(`Bundle manifest is ${displayPath(options.destination, result.manifestName)}`);
+    return { manifest: join(options.destination, result.manifestName), ...(await bundleDocument(result.manifest, options.destination)) };
   } finally {
     reporter.stop();
   }

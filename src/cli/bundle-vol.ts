@@ -6,8 +6,8 @@ import { PLAIN_FILE_NAME_RULE, isPlainFileName } from '../format/part-name.js';
 import { buildImage } from '../volume/build-image.js';
 import { PARTITION_SCHEMES, type PartitionScheme } from '../volume/disk-layout.js';
 import { isUnder } from '../volume/mounts.js';
-import { addBundleFlags, bundleAndReport, machineArch, resolveBundleFlags, type BundleFlags } from './bundle-options.js';
-import { createCommand, invalidValue, requireDirectory, requireFile, runCommand, type CommonOptions } from './command.js';
+import { addBundleFlags, bundleAndReport, resolveBundleFlags, type BundleFlags } from './bundle-options.js';
+import { createCommand, invalidValue, markMandatory, requireDirectory, requireFile, runCommand, type CommonOptions } from './command.js';
 import { ToolError, UsageError } from '../errors.js';
 import { Reporter } from './reporter.js';
 
@@ -21,6 +21,7 @@ interface Flags extends BundleFlags, CommonOptions {
   filter: boolean;
   prefix: string;
   size: string;
+  sizeChecks: boolean;
   inherit: boolean;
   volume: string;
   partition?: string;
@@ -34,14 +35,15 @@ interface Flags extends BundleFlags, CommonOptions {
 /** -e/-i take comma-separated lists and may also be repeated. */
 const list = (value: string, previous: string[] = []) => previous.concat(value.split(',').map((s) => s.trim()).filter(Boolean));
 
-const command = () =>
+const command = () => markMandatory(
   addBundleFlags(createCommand(NAME, 'Copy a mounted volume (by default /) into a bootable disk image and bundle it as an S3-backed AMI.'))
     .option('-a, --all', 'Include all directories in the volume, including those on remotely mounted filesystems.')
     .option('-e, --exclude <dir1,dir2,...>', 'A list of absolute directory paths (relative to the volume) to leave out entirely. Overrides --all.', list)
     .option('-i, --include <file1,file2,...>', 'A list of absolute file paths (relative to the volume) to keep although the sensitive-file filter would drop them.', list)
     .option('--no-filter', 'Do not leave out sensitive files (keys, certificates, shell history, editor backups).')
     .option('-p, --prefix <prefix>', 'The filename prefix for the image and the bundled AMI files.', 'image')
-    .option('-s, --size <MB>', `The size of the image file in MB (1024*1024 bytes), at most ${MAX_SIZE_MB}.`, String(MAX_SIZE_MB))
+    .option('-s, --size <MB>', `The size of the image file in MB (1024*1024 bytes), at most ${MAX_SIZE_MB} (unless --no-size-checks).`, String(MAX_SIZE_MB))
+    .option('--no-size-checks', `Allow --size over ${MAX_SIZE_MB} MB (EC2 registers instance-store images of at most 10 GiB).`)
     .option('--inherit', 'Inherit instance metadata (kernel, ramdisk, product codes, block device mappings, ancestry). Enabled by default.', true)
     .option('--no-inherit', 'Do not read instance metadata (required when not bundling on an EC2 instance).')
     .option('-v, --volume <path>', 'The absolute path to the mounted volume to bundle.', '/')
@@ -50,7 +52,8 @@ const command = () =>
     .option('--fstab <path>', 'The fstab to put in the image (default: the volume\'s own /etc/fstab).')
     .option('--generate-fstab', 'Put an EC2 fstab in the image instead of the volume\'s own.')
     .option('--grub-config <path>', 'A legacy GRUB menu copied to /boot/grub/menu.lst and /boot/grub/grub.conf in the image.')
-    .option('--clone-only', 'Only make the image file; do not bundle it.');
+    .option('--clone-only', 'Only make the image file; do not bundle it.'),
+  '--cert', '--privatekey', '--user');
 
 function requireExecutable(path: string, flag: string): string {
   requireFile(path, flag);
@@ -58,10 +61,10 @@ function requireExecutable(path: string, flag: string): string {
   return path;
 }
 
-function parseSize(value: string): number {
+function parseSize(value: string, sizeChecks: boolean): number {
   if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw invalidValue('--size', value, 'must be a whole number of MB');
   const mb = Number(value);
-  if (mb > MAX_SIZE_MB) throw invalidValue('--size', value, `the specified size ${mb}MB is too large (at most ${MAX_SIZE_MB})`);
+  if (mb > MAX_SIZE_MB && sizeChecks) throw invalidValue('--size', value, `the specified size ${mb}MB is too large (at most ${MAX_SIZE_MB}; --no-size-checks lifts the limit)`);
   return mb;
 }
 
@@ -74,7 +77,8 @@ function absolutePaths(values: string[], flag: string): string[] {
 export function main(argv: string[] = process.argv): Promise<number> {
   return runCommand<Flags>(command(), argv, async (o, _cmd, signal) => {
     const reporter = new Reporter(o);
-    const sizeMB = parseSize(o.size);
+    const sizeMB = parseSize(o.size, o.sizeChecks);
+    if (sizeMB > MAX_SIZE_MB) reporter.warn(`--size ${sizeMB} MB is over EC2's 10 GiB limit for instance-store images (--no-size-checks).`);
     let scheme: PartitionScheme | undefined;
     if (o.partition !== undefined) {
       if (!PARTITION_SCHEMES.includes(o.partition as PartitionScheme)) throw invalidValue('--partition', o.partition, `must be one of ${PARTITION_SCHEMES.join(', ')}`);
@@ -104,7 +108,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
     }
 
     // The bundle flags are needed only when bundling; check them before hours of copying.
-    const flags = o.cloneOnly ? undefined : await resolveBundleFlags({ ...o, arch: o.arch ?? machineArch() }, reporter);
+    const flags = o.cloneOnly ? undefined : await resolveBundleFlags(o, reporter);
 
     let inherited: ReturnType<typeof mergeInherited> | undefined;
     if (flags && o.inherit) {
@@ -143,11 +147,12 @@ export function main(argv: string[] = process.argv): Promise<number> {
     reporter.line(`Image file created: ${result.imagePath}`);
     reporter.line('Volume cloning done.');
 
+    let doc: Record<string, unknown> = {};
     if (!flags) {
       reporter.line('Not bundling image file since "--clone-only" flag was specified.');
     } else {
       const f = inherited?.fields;
-      await bundleAndReport(reporter, {
+      doc = await bundleAndReport(reporter, {
         ...flags,
         image: result.imagePath,
         prefix: o.prefix,
@@ -160,5 +165,6 @@ export function main(argv: string[] = process.argv): Promise<number> {
       });
     }
     reporter.line(`${NAME} complete.`);
+    return { image: result.imagePath, imageSize: sizeMB * 1024 * 1024, volume, partitionTable: result.layout.scheme, ...doc };
   });
 }

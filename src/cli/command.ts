@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { InterruptedError, UsageError, errorMessage } from '../errors.js';
 import { displayText } from '../format/display.js';
 import { abortAllStaged, removeAllStagedSync } from '../stream/atomic-write.js';
@@ -8,6 +8,8 @@ import { manualText } from './manual.js';
 import { abortPrompts } from './prompt.js';
 import { fileErrorAction, ioError } from '../io-errors.js';
 import { tolerateClosedOutput } from './reporter.js';
+import { expandAbbreviations } from './abbreviations.js';
+import { ORIGINAL_LONG_OPTIONS } from './original-options.js';
 import { COPYRIGHT, TOOL_NAME, TOOL_VERSION } from '../version.js';
 
 /** Flags every command has, as in the original. */
@@ -15,20 +17,40 @@ export interface CommonOptions {
   batch?: boolean;
   debug?: boolean;
   manual?: boolean;
+  output?: string;
 }
+
+/** What a command hands back for `--output json`: printed as one JSON document, with the elapsed time added. */
+export type CommandResult = Record<string, unknown>;
+
+const MANDATORY_GROUP = 'Mandatory parameters:';
 
 /** A commander program with the original's common flags (-h --help --version --manual --batch --debug). */
 export function createCommand(name: string, summary: string): Command {
   return new Command(name)
     .description(summary)
+    .optionsGroup('Optional parameters:')
     .helpOption('-h, --help', 'Display this help message and exit.')
     .version(`${TOOL_NAME} ${TOOL_VERSION}\n${COPYRIGHT}`, '--version', 'Display the version and copyright notice and exit.')
     .option('--manual', 'Display the user manual and exit.')
     .option('--batch', 'Run in batch mode: no prompts, no progress animation.')
     .option('--debug', 'Print debug messages and stack traces.')
+    .addOption(new Option('--output <format>', 'text, or json: one JSON document on stdout at the end and nothing else there.').choices(['text', 'json']))
     .allowExcessArguments(false)
     .exitOverride()
     .configureOutput({ outputError: () => {} });
+}
+
+/** Lists these flags (e.g. '--image') first, under "Mandatory parameters", in --help, as the original's help does. */
+export function markMandatory(cmd: Command, ...flags: string[]): Command {
+  for (const flag of [...flags].reverse()) {
+    const i = cmd.options.findIndex((o) => o.long === flag);
+    if (i < 0) throw new Error(`no option ${flag}`);
+    const [opt] = (cmd.options as Option[]).splice(i, 1);
+    opt.helpGroup(MANDATORY_GROUP);
+    (cmd.options as Option[]).unshift(opt);
+  }
+  return cmd;
 }
 
 /** Throws the original's "missing mandatory parameter" error when a required flag is absent. */
@@ -117,19 +139,24 @@ async function reportInterrupt(sig: NodeJS.Signals, err: unknown, debug: boolean
 export async function runCommand<O extends CommonOptions>(
   cmd: Command,
   argv: string[],
-  main: (opts: O, cmd: Command, signal: AbortSignal) => Promise<void>,
+  main: (opts: O, cmd: Command, signal: AbortSignal) => Promise<CommandResult | void>,
 ): Promise<number> {
   let opts: O | undefined;
+  const started = Date.now();
   const interrupts = catchInterrupts();
   tolerateClosedOutput();
   try {
-    cmd.parse(argv);
+    cmd.parse(expandAbbreviations(cmd, argv, ORIGINAL_LONG_OPTIONS[cmd.name()]));
     opts = cmd.opts<O>();
     if (opts.manual) {
       process.stdout.write(manualText(cmd.name()));
       return exit(0);
     }
-    await main(opts, cmd, interrupts.signal);
+    const result = await main(opts, cmd, interrupts.signal);
+    if (opts.output === 'json') {
+      const elapsedSeconds = Math.round((Date.now() - started) / 10) / 100;
+      process.stdout.write(JSON.stringify({ command: cmd.name(), ...result, elapsedSeconds }, null, 2) + '\n');
+    }
     return exit(0);
   } catch (caught) {
     const err = presentable(caught);

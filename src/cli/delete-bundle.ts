@@ -1,5 +1,5 @@
 import { ToolError, UsageError } from '../errors.js';
-import { createCommand, invalidValue, requireFile, requireOption, runCommand, type CommonOptions } from './command.js';
+import { createCommand, invalidValue, markMandatory, requireFile, requireOption, runCommand, type CommonOptions } from './command.js';
 import { canPrompt, confirm } from './prompt.js';
 import { Reporter } from './reporter.js';
 import { addS3Options, targetFromFlags } from './s3-options.js';
@@ -9,14 +9,15 @@ import type { S3Flags } from '../s3/client.js';
 import { deleteBundle } from '../bundle/delete-bundle.js';
 import { S3Store } from '../store/s3-store.js';
 
-interface Options extends CommonOptions, Partial<S3Flags> { manifest?: string; prefix?: string; clear?: boolean; yes?: boolean }
+interface Options extends CommonOptions, Partial<S3Flags> { profile?: string; manifest?: string; prefix?: string; clear?: boolean; yes?: boolean }
 
-const command = () =>
+const command = () => markMandatory(
   addS3Options(createCommand('ec2-delete-bundle', 'Delete a bundled AMI from S3: its manifest and parts.'))
     .option('-m, --manifest <PATH>', 'A local copy of the manifest: delete it and its parts from the bucket.')
     .option('-p, --prefix <PREFIX>', 'Delete PREFIX.part.N and PREFIX.manifest.xml (listed from the bucket).')
     .option('--clear', 'Then delete the bucket if it is empty.')
-    .option('-y, --yes', 'Delete without asking.');
+    .option('-y, --yes', 'Delete without asking.'),
+  '--bucket');
 
 /** Runs the command on argv; resolves to its exit code. */
 export function main(argv: string[] = process.argv): Promise<number> {
@@ -30,10 +31,10 @@ export function main(argv: string[] = process.argv): Promise<number> {
     if (opts.prefix !== undefined && !isPlainFileName(opts.prefix)) {
       throw invalidValue('--prefix', opts.prefix, `a plain bundle name is required (${PLAIN_FILE_NAME_RULE}); put key prefixes in -b BUCKET/key/prefix`);
     }
-    const reporter = new Reporter({ batch: opts.batch });
-    const target = targetFromFlags({ ...opts, bucket } as S3Flags & { debug?: boolean }, reporter);
+    const reporter = new Reporter(opts);
+    const target = await targetFromFlags({ ...opts, bucket }, reporter);
     try {
-      await deleteBundle({
+      const result = await deleteBundle({
         store: new S3Store(target, { signal }), manifestPath: opts.manifest, prefix: opts.prefix, clear: opts.clear,
         confirm: async (names) => {
           reporter.line('Deleting files:');
@@ -55,6 +56,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
         signal,
       });
       reporter.line('ec2-delete-bundle complete.');
+      return { bucket: target.bucket, keyPrefix: target.keyPrefix, region: target.region, deleted: result.deleted, bucketDeleted: result.bucketDeleted };
     } finally {
       reporter.stop();
       target.client.destroy();

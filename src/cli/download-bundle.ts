@@ -1,6 +1,8 @@
-import { createCommand, invalidValue, requireDirectory, requireFile, requireOption, runCommand, type CommonOptions } from './command.js';
+import { createCommand, invalidValue, markMandatory, requireDirectory, requireFile, requireOption, runCommand, type CommonOptions } from './command.js';
 import { Reporter } from './reporter.js';
 import { addS3Options, targetFromFlags } from './s3-options.js';
+import { bundleDocument } from './result.js';
+import { readManifest } from '../bundle/manifest-file.js';
 import type { S3Flags } from '../s3/client.js';
 import { join } from 'node:path';
 import { downloadBundle } from '../bundle/download-bundle.js';
@@ -8,14 +10,15 @@ import { S3Store } from '../store/s3-store.js';
 import { PLAIN_FILE_NAME_RULE, isPlainFileName } from '../format/part-name.js';
 import { displayText } from '../format/display.js';
 
-interface Options extends CommonOptions, Partial<S3Flags> { privatekey?: string; manifest?: string; prefix?: string; directory?: string }
+interface Options extends CommonOptions, Partial<S3Flags> { profile?: string; privatekey?: string; manifest?: string; prefix?: string; directory?: string }
 
-const command = () =>
+const command = () => markMandatory(
   addS3Options(createCommand('ec2-download-bundle', 'Download a bundled AMI from S3: the manifest, then every part, each verified.'))
     .option('-k, --privatekey <PATH>', 'Your private key: needed only to decrypt a legacy encrypted manifest.')
     .option('-m, --manifest <NAME>', 'The manifest object name, under the key prefix (default: PREFIX.manifest.xml).')
     .option('-p, --prefix <PREFIX>', 'The bundle file name prefix (default: image).')
-    .option('-d, --directory <DIRECTORY>', 'The directory to write to; it must exist (default: .).');
+    .option('-d, --directory <DIRECTORY>', 'The directory to write to; it must exist (default: .).'),
+  '--bucket');
 
 /** Runs the command on argv; resolves to its exit code. */
 export function main(argv: string[] = process.argv): Promise<number> {
@@ -30,8 +33,8 @@ export function main(argv: string[] = process.argv): Promise<number> {
       }
     }
     const manifestName = opts.manifest ?? `${opts.prefix ?? 'image'}.manifest.xml`;
-    const reporter = new Reporter({ batch: opts.batch });
-    const target = targetFromFlags({ ...opts, bucket } as S3Flags & { debug?: boolean }, reporter);
+    const reporter = new Reporter(opts);
+    const target = await targetFromFlags({ ...opts, bucket }, reporter);
     try {
       const store = new S3Store(target, { signal });
       const result = await downloadBundle({
@@ -48,6 +51,10 @@ export function main(argv: string[] = process.argv): Promise<number> {
       });
       reporter.stop();
       reporter.line(`Downloaded ${result.parts.length} part(s); unbundle with: ec2-unbundle -m ${result.manifestPath} -k KEY -s ${directory}`);
+      return {
+        source: `s3://${target.bucket}/${target.keyPrefix}${manifestName}`, region: target.region, manifest: result.manifestPath,
+        ...(await bundleDocument(await readManifest(result.manifestPath), directory)),
+      };
     } finally {
       reporter.stop();
       target.client.destroy();

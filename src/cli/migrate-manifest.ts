@@ -1,6 +1,7 @@
 import { migrateManifest } from '../bundle/migrate.js';
 import { ec2ClientFactory } from '../ec2/client.js';
-import { createCommand, requireFile, runCommand, type CommonOptions } from './command.js';
+import { loadProfile } from '../aws/config.js';
+import { createCommand, markMandatory, requireFile, runCommand, type CommonOptions } from './command.js';
 import { UsageError } from '../errors.js';
 import { canPrompt, confirm } from './prompt.js';
 import { Reporter, announceRetry } from './reporter.js';
@@ -17,9 +18,10 @@ interface Flags extends CommonOptions {
   ramdisk?: string;
   mapping: boolean;
   region?: string;
+  profile?: string;
 }
 
-const command = () =>
+const command = () => markMandatory(
   createCommand('ec2-migrate-manifest', "Rewrite a bundle's manifest for another region: kernel and ramdisk ids, EC2's copy of the key, signature.")
     .option('-c, --cert <path>', "The path to the user's PEM encoded RSA public key certificate file.")
     .option('-k, --privatekey <path>', "The path to the user's PEM encoded RSA private key file.")
@@ -31,7 +33,9 @@ const command = () =>
     .option('--kernel <kernel_id>', 'Kernel id to bundle into the AMI.')
     .option('--ramdisk <ramdisk_id>', 'Ramdisk id to bundle into the AMI.')
     .option('--no-mapping', 'Do not perform automatic mappings.')
-    .option('--region <region>', 'The region to migrate to (needed for automatic mapping; also picks the EC2 certificate).');
+    .option('--region <region>', 'The region to migrate to (needed for automatic mapping; also picks the EC2 certificate).')
+    .option('--profile <name>', 'The profile in ~/.aws/config and ~/.aws/credentials for the EC2 requests (default: AWS_PROFILE, else default).'),
+  '--cert', '--privatekey', '--manifest');
 
 /** Runs the command on argv; resolves to its exit code. */
 export function main(argv: string[] = process.argv): Promise<number> {
@@ -42,8 +46,8 @@ export function main(argv: string[] = process.argv): Promise<number> {
     if (o.ec2cert !== undefined) requireFile(o.ec2cert, '--ec2cert');
     if (o.mapping && !o.region) throw new UsageError('If using automatic mapping, --region must be provided.');
     const reporter = new Reporter(o);
-    const clients = o.mapping ? ec2ClientFactory({ accessKey: o.accessKey, secretKey: o.secretKey, onRetry: announceRetry(reporter) }) : undefined;
-    await migrateManifest({
+    const clients = o.mapping ? ec2ClientFactory({ accessKey: o.accessKey, secretKey: o.secretKey, profile: await loadProfile(o.profile), onRetry: announceRetry(reporter) }) : undefined;
+    const result = await migrateManifest({
       manifestPath, certPath, privateKeyPath,
       region: o.region, mapping: o.mapping, kernelId: o.kernel, ramdiskId: o.ramdisk, clients,
       ec2CertPath: o.ec2cert, keepEc2Key: o.keepEc2Key,
@@ -61,5 +65,11 @@ export function main(argv: string[] = process.argv): Promise<number> {
     });
     reporter.line(`Successfully migrated ${manifestPath}`);
     reporter.line(`It is now suitable for use in ${o.region ?? ''}.`);
+    const m = result.manifest;
+    return {
+      manifest: result.manifestPath, backup: result.backupPath, ...(o.region ? { region: o.region } : {}),
+      kernelId: m.kernelId ?? null, ramdiskId: m.ramdiskId ?? null,
+      ec2Key: result.ec2Key.action === 'reencrypted' ? { action: 'reencrypted', certificate: result.ec2Key.certPath } : { action: 'kept', reason: result.ec2Key.reason },
+    };
   });
 }

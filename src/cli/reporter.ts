@@ -31,17 +31,39 @@ export function formatBytes(n: number): string {
   return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }
 
+/** Seconds as a short duration: 45s, 3m05s, 1h02m. */
+export function formatDuration(secs: number): string {
+  const s = Math.max(0, Math.round(secs));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** The live line: `Uploading 12.0 MiB of 30.0 MiB (40%), 4.0 MiB/s, 5s left, 1/3 parts`. */
+export function progressText(label: string, doneBytes: number, totalBytes: number | undefined, seconds: number, extra?: string): string {
+  const secs = Math.max(seconds, 0.001);
+  const of = totalBytes ? ` of ${formatBytes(totalBytes)}` : '';
+  const pct = totalBytes ? ` (${Math.floor((doneBytes / totalBytes) * 100)}%)` : '';
+  const rate = doneBytes / secs;
+  // No estimate from the first second or so: the rate is noise until then.
+  const eta = totalBytes && doneBytes > 0 && secs >= 1 ? `, ${formatDuration((totalBytes - doneBytes) / rate)} left` : '';
+  return `${label} ${formatBytes(doneBytes)}${of}${pct}, ${formatBytes(rate)}/s${eta}${extra ? `, ${extra}` : ''}`;
+}
+
 /**
  * Where a command's output goes. Plain lines on stdout in --batch or when stdout is not a terminal
- * (what scripts parse); on a terminal the same lines plus one live ora progress line.
+ * (what scripts parse); on a terminal the same lines plus one live ora progress line. With --output json the lines
+ * are left out (stdout holds only the final document) and the live line, if any, goes to stderr.
  */
 export class Reporter {
   private spinner: Ora | undefined;
   private started: number | undefined; // the first progress call, so time spent at a prompt doesn't count
   readonly interactive: boolean;
+  private readonly quiet: boolean;
 
-  constructor(opts: { batch?: boolean; stream?: NodeJS.WriteStream } = {}) {
-    const stream = opts.stream ?? process.stdout;
+  constructor(opts: { batch?: boolean; output?: string; stream?: NodeJS.WriteStream } = {}) {
+    this.quiet = opts.output === 'json';
+    const stream = opts.stream ?? (this.quiet ? process.stderr : process.stdout);
     // A terminal that reports no width (e.g. script(1) without a window size) can't hold a redrawn line.
     this.interactive = !opts.batch && Boolean(stream.isTTY) && (stream.columns ?? 0) > 0;
     if (this.interactive) this.spinner = ora({ stream, discardStdin: false });
@@ -52,6 +74,7 @@ export class Reporter {
    * control characters are shown escaped, line by line, so no input can drive the terminal.
    */
   line(text: string): void {
+    if (this.quiet) return;
     text = displayText(text, true);
     if (this.spinner?.isSpinning) {
       this.spinner.clear();
@@ -71,15 +94,11 @@ export class Reporter {
     if (spinning) this.spinner!.render();
   }
 
-  /** Updates the live line (terminal only): what is being done, bytes so far and the rate. */
+  /** Updates the live line (terminal only): what is being done, bytes so far, the rate and the time left. */
   progress(label: string, doneBytes: number, totalBytes?: number, extra?: string): void {
     if (!this.spinner) return;
     this.started ??= Date.now();
-    const secs = Math.max((Date.now() - this.started) / 1000, 0.001);
-    const of = totalBytes ? ` of ${formatBytes(totalBytes)}` : '';
-    const pct = totalBytes ? ` (${Math.floor((doneBytes / totalBytes) * 100)}%)` : '';
-    const rate = `${formatBytes(doneBytes / secs)}/s`;
-    this.spinner.text = `${label} ${formatBytes(doneBytes)}${of}${pct}, ${rate}${extra ? `, ${extra}` : ''}`;
+    this.spinner.text = progressText(label, doneBytes, totalBytes, (Date.now() - this.started) / 1000, extra);
     if (!this.spinner.isSpinning) this.spinner.start();
   }
 

@@ -1,7 +1,10 @@
-import { createCommand, invalidValue, requireOption, runCommand, type CommonOptions } from './command.js';
+import { dirname } from 'node:path';
+import { createCommand, invalidValue, markMandatory, requireOption, runCommand, type CommonOptions } from './command.js';
 import { Reporter } from './reporter.js';
 import { addS3Options, targetFromFlags } from './s3-options.js';
 import { displayText } from '../format/display.js';
+import { bundleDocument } from './result.js';
+import { readManifest } from '../bundle/manifest-file.js';
 import type { S3Flags } from '../s3/client.js';
 import { uploadBundle } from '../bundle/upload-bundle.js';
 import { UsageError } from '../errors.js';
@@ -10,19 +13,20 @@ import { DirectoryStore } from '../store/directory-store.js';
 import { ACLS, S3Store, type Acl } from '../store/s3-store.js';
 
 interface Options extends CommonOptions, Partial<S3Flags> {
-  manifest?: string; acl?: string; directory?: string; part?: string; skipmanifest?: boolean; location?: string;
+  profile?: string; manifest?: string; acl?: string; directory?: string; part?: string; skipmanifest?: boolean; location?: string;
 }
 
 const LOCATIONS = ['EU', 'US', 'us-gov-west-1', 'us-west-1', 'us-west-2', 'ap-southeast-1', 'ap-southeast-2', 'ap-northeast-1', 'sa-east-1', 'eu-west-1', 'eu-central-1', 'cn-north-1'];
 
-const command = () =>
+const command = () => markMandatory(
   addS3Options(createCommand('ec2-upload-bundle', 'Upload a bundled AMI to S3: the parts, then the manifest.'))
-    .option('-m, --manifest <PATH>', 'The path to the manifest file. Required.')
+    .option('-m, --manifest <PATH>', 'The path to the manifest file.')
     .option('--acl <ACL>', 'Canned ACL for the objects: aws-exec-read (default), public-read, bucket-owner-full-control, private.')
     .option('-d, --directory <DIRECTORY>', "The directory holding the parts (default: the manifest's directory).")
     .option('--part <N>', 'Upload part N and every later part only.')
     .option('--skipmanifest', 'Do not upload the manifest.')
-    .option('--location <LOCATION>', 'Deprecated: the location of the bucket (EU, US or a region); use --region.');
+    .option('--location <LOCATION>', 'Deprecated: the location of the bucket (EU, US or a region); use --region.'),
+  '--bucket', '--manifest');
 
 /** The original's line for each step of an upload. */
 function uploadStepLine(step: OperationStep, name = ''): string {
@@ -51,8 +55,8 @@ export function main(argv: string[] = process.argv): Promise<number> {
     if (opts.location !== undefined && !LOCATIONS.includes(opts.location) && !/^[a-z]{2}(-[a-z]+)+-\d$/.test(opts.location)) {
       throw invalidValue('--location', opts.location, `Please specify one of these values: ${LOCATIONS.join(', ')}`);
     }
-    const reporter = new Reporter({ batch: opts.batch });
-    const target = targetFromFlags({ ...opts, bucket } as S3Flags & { debug?: boolean }, reporter);
+    const reporter = new Reporter(opts);
+    const target = await targetFromFlags({ ...opts, bucket }, reporter);
     try {
       const result = await uploadBundle({
         store: new S3Store(target, { acl: acl as Acl, signal }), manifestPath, source: opts.directory === undefined ? undefined : new DirectoryStore(opts.directory),
@@ -70,10 +74,16 @@ export function main(argv: string[] = process.argv): Promise<number> {
         throw err;
       });
       reporter.stop();
+      const regionArg = target.regionGiven || target.region !== 'us-east-1' ? ` --region ${target.region}` : '';
       if (result.manifestKey) {
-        reporter.line(`Register it with: aws ec2 register-image --image-location ${target.bucket}/${result.manifestKey} --name NAME` +
-          (target.regionGiven ? ` --region ${target.region}` : ''));
+        reporter.line(`Register it with: aws ec2 register-image --image-location ${target.bucket}/${result.manifestKey} --name NAME${regionArg}`);
       }
+      return {
+        bucket: target.bucket, keyPrefix: target.keyPrefix, region: target.region,
+        ...(result.manifestKey ? { location: `s3://${target.bucket}/${result.manifestKey}`, imageLocation: `${target.bucket}/${result.manifestKey}` } : {}),
+        uploaded: result.uploaded, skipped: result.skipped,
+        ...(await bundleDocument(await readManifest(manifestPath), opts.directory ?? dirname(manifestPath))),
+      };
     } finally {
       reporter.stop();
       target.client.destroy();

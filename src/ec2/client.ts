@@ -1,6 +1,9 @@
 import { EC2Client } from '@aws-sdk/client-ec2';
 import type { FinalizeHandler, FinalizeHandlerArguments, MetadataBearer } from '@smithy/types';
+import type { AwsProfile } from '../aws/config.js';
+import { caBundle } from '../aws/config.js';
 import { resolveCredentials } from '../aws/credentials.js';
+import { createAgents } from '../aws/http.js';
 import { DEFAULT_ATTEMPTS, withRetry, type RetryPolicy } from '../aws/retry.js';
 
 /** Where EC2 requests go and with which credentials. */
@@ -13,6 +16,8 @@ export interface Ec2ClientOptions {
   env?: NodeJS.ProcessEnv;
   /** Announces each retry; the policy is the one S3 requests use. */
   onRetry?: RetryPolicy['onRetry'];
+  /** The AWS CLI profile (--profile / AWS_PROFILE): its credentials, CA bundle and the SDK's other settings. */
+  profile?: AwsProfile;
 }
 
 /** Creates EC2 clients, one per region, sharing credentials and endpoint overrides. */
@@ -36,9 +41,15 @@ export function endpointFor(region: string, opts: Ec2ClientOptions = {}): string
   return undefined;
 }
 
-/** Resolves credentials as the S3 commands do (-a/-s, environment, SDK chain) and returns a factory of EC2 clients. */
+/**
+ * Resolves credentials as the S3 commands do (-a/-s, environment, profile, SDK chain) and returns a factory of EC2
+ * clients that go through the environment's proxy and trust the CA bundle, as the S3 commands' clients do.
+ */
 export function ec2ClientFactory(opts: Ec2ClientOptions = {}): Ec2ClientFactory {
-  const { credentials } = resolveCredentials(opts, opts.env);
+  const env = opts.env ?? process.env;
+  const { credentials } = resolveCredentials(opts, env, opts.profile);
+  const ca = opts.profile ? caBundle(opts.profile, env) : undefined;
+  const agents = createAgents({ maxSockets: 4, ca: ca?.value, env });
   const cache = new Map<string, EC2Client>();
   return (region: string) => {
     let client = cache.get(region);
@@ -46,7 +57,11 @@ export function ec2ClientFactory(opts: Ec2ClientOptions = {}): Ec2ClientFactory 
       const endpoint = endpointFor(region, opts);
       // Timeouts so that an unreachable endpoint fails with a message instead of hanging.
       // The SDK's silent retries are off: ours (the S3 commands' policy) announce each one and re-sign each attempt.
-      client = new EC2Client({ region, maxAttempts: 1, requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000 }, ...(credentials ? { credentials } : {}), ...(endpoint ? { endpoint } : {}) });
+      client = new EC2Client({
+        region, maxAttempts: 1, requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000, ...agents },
+        ...(credentials ? { credentials } : {}), ...(endpoint ? { endpoint } : {}),
+        ...(opts.profile?.named ? { profile: opts.profile.name } : {}),
+      });
       const policy: RetryPolicy = { attempts: DEFAULT_ATTEMPTS, baseDelayMs: 500, maxDelayMs: 20_000, onRetry: opts.onRetry };
       client.middlewareStack.add((next: FinalizeHandler<any, MetadataBearer>, context) => (args: FinalizeHandlerArguments<any>) =>
         withRetry(`${context.commandName ?? 'EC2 request'} in ${region}`, policy, () => next({ ...args, request: cloneRequest(args.request) })),

@@ -1,3 +1,4 @@
+import { MetadataService } from '@aws-sdk/ec2-metadata-service';
 import { ToolError } from '../errors.js';
 import type { BlockDeviceMapping } from '../format/manifest.js';
 
@@ -6,7 +7,6 @@ export const METADATA_UNREACHABLE =
   "Can't access instance metadata. If you are not bundling on an EC2 instance use --no-inherit.";
 
 export const DEFAULT_METADATA_ENDPOINT = 'http://169.254.169.254';
-const TOKEN_TTL_SECONDS = '21600';
 
 /** What ec2-bundle-vol inherits; a field is absent when the service has no value for it. */
 export interface InstanceMetadata {
@@ -38,15 +38,20 @@ export function metadataEndpoint(env: NodeJS.ProcessEnv = process.env): string {
   return (e || DEFAULT_METADATA_ENDPOINT).replace(/\/+$/, '');
 }
 
+const statusOf = (err: unknown) => (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+
 /**
- * A client for the instance metadata service: IMDSv2 (session token from PUT /latest/api/token), falling back to
- * IMDSv1 when the token call is refused or not understood (403/404/405), as the SDKs do.
+ * The instance metadata service through the SDK's @aws-sdk/ec2-metadata-service: IMDSv2 session tokens, IMDSv1 when
+ * the token call is refused (unless AWS_EC2_METADATA_V1_DISABLED or the profile's ec2_metadata_v1_disabled say no).
+ * The first call finds out which: with v2 the service fetches a token for each request (its own behaviour); with v1
+ * it stops asking for one.
  */
 export class MetadataClient {
   readonly endpoint: string;
   private readonly timeoutMs: number;
-  private token: string | null | undefined; // undefined: not asked yet; null: v1
   private readonly disabled: boolean;
+  private service: MetadataService | undefined;
+  private mode: 1 | 2 | undefined;
 
   constructor(o: MetadataClientOptions = {}) {
     const env = o.env ?? process.env;
@@ -55,43 +60,42 @@ export class MetadataClient {
     this.disabled = /^(1|true)$/i.test(env.AWS_EC2_METADATA_DISABLED ?? '');
   }
 
-  /** IMDS version in use once a request was made: 2 with a token, 1 without. */
+  /** IMDS version in use once a request was made: 2 with tokens, 1 without. */
   get version(): 1 | 2 | undefined {
-    return this.token === undefined ? undefined : this.token === null ? 1 : 2;
+    return this.mode;
   }
 
-  private async request(method: string, path: string, headers: Record<string, string>): Promise<Response> {
+  private async ready(): Promise<MetadataService> {
     if (this.disabled) throw new MetadataUnreachableError('AWS_EC2_METADATA_DISABLED is set');
+    if (this.service) return this.service;
+    // Our own retries are none: on a machine that is not an instance, the answer must come quickly.
+    const base = { endpoint: this.endpoint, httpOptions: { timeout: this.timeoutMs }, retries: 0 };
+    const v2 = new MetadataService(base);
     try {
-      return await fetch(this.endpoint + path, { method, headers, signal: AbortSignal.timeout(this.timeoutMs), redirect: 'error' });
+      await v2.fetchMetadataToken();
+      this.mode = 2;
+      this.service = v2;
     } catch (err) {
-      throw new MetadataUnreachableError(err);
+      // 403/404/405: the service does not do IMDSv2 (or refuses it); anything else: nobody answers.
+      if (![403, 404, 405].includes(statusOf(err) ?? 0) && !/status code (403|404|405)/.test(String((err as Error)?.message))) {
+        throw new MetadataUnreachableError(err);
+      }
+      this.mode = 1;
+      this.service = new MetadataService({ ...base, disableFetchToken: true });
     }
-  }
-
-  private async ensureToken(force = false): Promise<string | null> {
-    if (this.token !== undefined && !force) return this.token;
-    const res = await this.request('PUT', '/latest/api/token', { 'X-aws-ec2-metadata-token-ttl-seconds': TOKEN_TTL_SECONDS });
-    const body = await res.text();
-    if (res.ok && body.trim() !== '') this.token = body.trim();
-    else if ([403, 404, 405].includes(res.status)) this.token = null;
-    else throw new MetadataUnreachableError(`token request answered HTTP ${res.status}`);
-    return this.token;
+    return this.service;
   }
 
   /** GET a metadata path; undefined on 404 (the instance has no such value). */
   async get(path: string): Promise<string | undefined> {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const token = await this.ensureToken(attempt > 0);
-      const res = await this.request('GET', path, token ? { 'X-aws-ec2-metadata-token': token } : {});
-      const body = await res.text();
-      if (res.ok) return body;
-      if (res.status === 404) return undefined;
-      // 401: the token expired or v1 is disabled after all; get a fresh token once.
-      if (res.status === 401 && attempt === 0) continue;
-      throw new MetadataUnreachableError(`GET ${path} answered HTTP ${res.status}`);
+    const service = await this.ready();
+    try {
+      // The service appends the path to the endpoint's own path ("/"): no second slash.
+      return await service.request(path.replace(/^\/+/, ''), {});
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw new MetadataUnreachableError(err);
     }
-    throw new MetadataUnreachableError(`GET ${path} was not authorized`);
   }
 
   /** True when the service answers at all (the original's instance_data_accessible). */

@@ -2,13 +2,14 @@ import { ToolError } from '../errors.js';
 
 /** What we were doing when S3 failed: used to name the object and infer the missing permission. */
 export interface S3Context {
-  action: 'GetBucketLocation' | 'CreateBucket' | 'PutObject' | 'CopyObject' | 'GetObject' | 'ListObjects' | 'DeleteObject' | 'DeleteBucket';
+  action: 'HeadBucket' | 'GetBucketLocation' | 'CreateBucket' | 'PutObject' | 'CopyObject' | 'GetObject' | 'ListObjects' | 'DeleteObject' | 'DeleteBucket';
   bucket: string;
   key?: string;
   region: string;
 }
 
 const PERMISSION: Record<S3Context['action'], string> = {
+  HeadBucket: 's3:ListBucket',
   GetBucketLocation: 's3:GetBucketLocation',
   CreateBucket: 's3:CreateBucket',
   PutObject: 's3:PutObject',
@@ -41,6 +42,23 @@ export function s3ErrorCode(err: unknown): string | undefined {
   if (status === 403) return 'Forbidden';
   if (status === 301 || status === 307) return 'PermanentRedirect';
   return status ? `HTTP${status}` : undefined;
+}
+
+const TLS_CODES = /^(CERT_|UNABLE_TO_(GET|VERIFY)|SELF_SIGNED|DEPTH_ZERO|ERR_TLS_CERT|HOSTNAME_MISMATCH)/;
+const WHERE = 'the endpoint (--url/--endpoint-url, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, --region), the proxy (HTTPS_PROXY, HTTP_PROXY, NO_PROXY) and the network';
+
+/** A network-level failure (no HTTP answer) as what happened and what to check. */
+export function networkProblem(err: unknown): string {
+  const e = err as { code?: string; name?: string; message?: string; address?: string; port?: number; hostname?: string };
+  const code = e?.code ?? '';
+  const at = e?.hostname ?? (e?.address ? `${e.address}${e.port ? `:${e.port}` : ''}` : undefined);
+  if (code === 'ECONNREFUSED') return `nothing accepts connections at ${at ?? 'the endpoint'} (ECONNREFUSED); check ${WHERE}`;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `the host name ${at ?? 'of the endpoint'} does not resolve (${code}); check ${WHERE}`;
+  if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return `${at ?? 'the endpoint'} cannot be reached (${code}); check ${WHERE}`;
+  if (TLS_CODES.test(code)) return `the server's TLS certificate is not trusted (${code}); check AWS_CA_BUNDLE or the profile's ca_bundle, and ${WHERE}`;
+  if (e?.name === 'TimeoutError' || code === 'ETIMEDOUT') return `no answer in time (${code || 'timed out'}); check ${WHERE}, or raise --timeout and use --retry`;
+  if (code === 'ECONNRESET' || code === 'EPIPE' || /socket hang up/i.test(e?.message ?? '')) return `the connection was closed before an answer (${code || 'socket hang up'}); try again with --retry, and check ${WHERE}`;
+  return `${code ? `${code}: ` : ''}${(e?.message ?? String(err)).split('\n')[0]}; check ${WHERE}`;
 }
 
 /** One clear line (as a ToolError) for an S3 failure: what failed, why, and what to do. */
@@ -109,12 +127,10 @@ export function describeS3Error(err: unknown, ctx: S3Context): ToolError {
       break;
     default: {
       if ((err as Error)?.name === 'CredentialsProviderError') {
-        msg = `no AWS credentials found for ${on}: pass -a/--access-key and -s/--secret-key, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or configure a profile (AWS_PROFILE) or an instance role`;
-      } else if (!e?.$metadata) {
-        // Network-level: no HTTP answer.
-        const ne = err as { code?: string; name?: string; message?: string };
-        const detail = ne?.name === 'TimeoutError' ? 'timed out' : ne?.code ?? ne?.message ?? String(err);
-        msg = `${on} failed: ${detail}${ne?.code === 'ECONNREFUSED' || ne?.code === 'ENOTFOUND' ? '; check --url' : '; check the network and --url, or try again with --retry'}`;
+        msg = `no AWS credentials found for ${on}: pass -a/--access-key and -s/--secret-key, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or configure a profile (--profile, AWS_PROFILE) or an instance role`;
+      } else if (status === undefined) {
+        // No HTTP answer (the SDK may still attach an empty $metadata): say what the network refused and what to check.
+        msg = `${on} failed: ${networkProblem(err)}`;
       } else {
         msg = `${on} failed: ${code ?? 'error'}${status ? ` (HTTP ${status})` : ''}${e.message && e.message !== code && !/^UnknownError$/.test(e.message) ? `: ${e.message}` : ''}`;
       }

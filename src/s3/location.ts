@@ -1,9 +1,12 @@
 import { isIP } from 'node:net';
 import { UsageError } from '../errors.js';
 
-/** `-b BUCKET[/key/prefix]`: the bucket before the first '/', the rest a key prefix ending in '/' (as the original). */
+/**
+ * `-b BUCKET[/key/prefix]`: the bucket before the first '/', the rest a key prefix ending in '/' (as the original);
+ * the AWS CLI's `s3://BUCKET/prefix` is accepted too.
+ */
 export function parseBucketArgument(value: string): { bucket: string; keyPrefix: string } {
-  const bits = value.replace(/^\/+/, '').replace(/\/+$/, '').split('/');
+  const bits = value.replace(/^s3:\/\//i, '').replace(/^\/+/, '').replace(/\/+$/, '').split('/');
   const bucket = bits.shift() ?? '';
   if (bucket === '') throw new UsageError(`--bucket has invalid value '${value}': no bucket name before the first '/'`);
   const rest = bits.join('/');

@@ -1,5 +1,5 @@
 import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, ListObjectsCommand, PutObjectCommand, type ObjectCannedACL } from '@aws-sdk/client-s3';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { ToolError } from '../errors.js';
 import { MAX_MANIFEST_BYTES } from '../format/manifest.js';
 import { isPlainFileName } from '../format/part-name.js';
@@ -81,12 +81,21 @@ export class S3Store implements PartStore {
     });
   }
 
-  /** PUTs one object from memory with the ACL and Content-MD5. */
-  async put(key: string, data: Buffer, md5 = partSums(data).md5): Promise<void> {
-    await this.call({ action: 'PutObject', key }, (abortSignal) =>
-      this.target.client.send(new PutObjectCommand({
-        Bucket: this.target.bucket, Key: key, Body: data, ContentLength: data.length, ContentMD5: md5, ACL: this.acl as ObjectCannedACL,
-      }), { abortSignal }));
+  /**
+   * PUTs one object from memory with the ACL and Content-MD5. The body goes out in 1 MiB pieces so that `onBytes`
+   * moves with what the request has read (and goes back down when an attempt is retried).
+   */
+  async put(key: string, data: Buffer, md5 = partSums(data).md5, onBytes?: (n: number) => void): Promise<void> {
+    let sent = 0;
+    await this.call({ action: 'PutObject', key }, (abortSignal) => {
+      if (sent) onBytes?.(-sent);
+      sent = 0;
+      const body = Readable.from((function* () { for (let o = 0; o < data.length; o += 1 << 20) yield data.subarray(o, o + (1 << 20)); })())
+        .on('data', (c: Buffer) => { sent += c.length; onBytes?.(c.length); });
+      return this.target.client.send(new PutObjectCommand({
+        Bucket: this.target.bucket, Key: key, Body: body, ContentLength: data.length, ContentMD5: md5, ACL: this.acl as ObjectCannedACL,
+      }), { abortSignal });
+    });
   }
 
   /** Deletes one object; `cleanup` deletes even after the signal fired (removing what an interrupted run wrote). */
@@ -130,11 +139,11 @@ class S3Writer implements PartWriter {
 
   constructor(private readonly store: S3Store, private readonly naming: WriterOptions) {}
 
-  async putPart(index: number, data: Buffer, sums: PartSums): Promise<void> {
+  async putPart(index: number, data: Buffer, sums: PartSums, onBytes?: (n: number) => void): Promise<void> {
     const key = this.store.key(provisionalName(this.naming, index));
     this.keys.set(index, key);
     this.written.add(key);
-    await this.store.put(key, data, sums.md5);
+    await this.store.put(key, data, sums.md5, onBytes);
   }
 
   async commit(names: string[], manifest?: { name: string; data: Buffer }): Promise<void> {

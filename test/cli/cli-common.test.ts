@@ -1,6 +1,6 @@
 // What every command shares (version, manual, help, flag errors) and ec2-bundle-image's warnings and size checks.
 import { afterAll, describe, expect, it } from 'vitest';
-import { readdirSync, truncateSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { key, reference } from '../helpers/paths.js';
 import { runCli } from '../helpers/run.js';
@@ -20,6 +20,7 @@ describe('every command', () => {
     const help = await runCli(name, ['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(new RegExp(`^Usage: ${name}`));
+    for (const flag of new Set(help.stdout.match(/--[a-z][a-z0-9-]+/g))) expect(manual.stdout, `${name} --manual: ${flag}`).toContain(flag);
     const version = await runCli(name, ['--version']);
     expect(version.code).toBe(0);
     expect(version.stdout).toMatch(/^amitools \d+\.\d+\.\d+\n/);
@@ -44,24 +45,39 @@ describe('ec2-bundle-image warnings and size checks', () => {
   const args = (out: string, extra: string[]) => ['-i', reference('tiny', 'tiny.img'), '-c', key('user-cert.pem'), '-k', key('user-key.pem'),
     '-u', '1234-5678-9012', '--ec2cert', key('ec2-cert.pem'), '-d', out, '--batch', ...extra];
 
-  it('warns about an unsupported architecture and about -B without root/ami, and goes on in --batch', async () => {
+  it('warns about -B without root/ami, and maps an architecture EC2 knows by another name (amd64) with a notice', async () => {
     const out = join(work.dir, 'arch');
     (await import('node:fs')).mkdirSync(out);
-    const r = await runCli('ec2-bundle-image', args(out, ['-r', 'sparc', '-B', 'ephemeral0=sdb']));
+    const r = await runCli('ec2-bundle-image', args(out, ['-r', 'amd64', '-B', 'ephemeral0=sdb']));
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toBe('Unsupported architecture [sparc].\n');
+    expect(r.stderr).toBe("Architecture 'amd64' is called 'x86_64' by EC2: bundling for x86_64.\n");
     expect(r.stdout.split('\n').slice(0, 3)).toEqual([
       "Block-device-mapping has no 'root' entry. A launch-time default will be used.",
       "Block-device-mapping has no 'ami' entry. A launch-time default will be used.",
       'Bundling image file...',
     ]);
     expect(readdirSync(out).sort()).toEqual(['tiny.img.manifest.xml', 'tiny.img.part.0']);
+    expect(readFileSync(join(out, 'tiny.img.manifest.xml'), 'utf8')).toContain('<architecture>x86_64</architecture>');
   });
 
-  it('without -r in --batch, says that -r is needed', async () => {
-    const r = await runCli('ec2-bundle-image', args(work.dir, []));
+  it('refuses an architecture EC2 does not accept, before writing anything', async () => {
+    const out = join(work.dir, 'sparc');
+    (await import('node:fs')).mkdirSync(out);
+    const r = await runCli('ec2-bundle-image', args(out, ['-r', 'sparc']));
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^missing mandatory parameter: --arch/);
+    expect(r.stderr).toBe("--arch has invalid value 'sparc': EC2 accepts only i386, x86_64, arm64, x86_64_mac, arm64_mac\nTry 'ec2-bundle-image --help'\n");
+    expect(readdirSync(out)).toEqual([]);
+  });
+
+  it("without -r in --batch or without a terminal, takes this machine's architecture as the original does", async () => {
+    const expected = ({ x64: 'x86_64', ia32: 'i386', arm64: 'arm64' } as Record<string, string>)[process.arch];
+    for (const batch of [true, false]) {
+      const out = join(work.dir, `noarch-${batch}`);
+      (await import('node:fs')).mkdirSync(out);
+      const r = await runCli('ec2-bundle-image', args(out, []).filter((a) => batch || a !== '--batch'));
+      expect(r.code, r.stderr).toBe(0);
+      expect(readFileSync(join(out, 'tiny.img.manifest.xml'), 'utf8')).toContain(`<architecture>${expected}</architecture>`);
+    }
   });
 
   it('refuses an image over 10 GiB unless --no-size-checks', async () => {

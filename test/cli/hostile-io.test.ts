@@ -271,7 +271,7 @@ describe('a closed stdout is not an error of the job', () => {
 
 describe('messages', () => {
   it('an unknown option is named without its value', async () => {
-    for (const [cmd, arg] of [['ec2-upload-bundle', '--secret=hunter2'], ['ec2-download-bundle', '--secrets=hunter2'], ['ec2-unbundle', '-Zhunter2']]) {
+    for (const [cmd, arg] of [['ec2-upload-bundle', '--secretz=hunter2'], ['ec2-download-bundle', '--secrets=hunter2'], ['ec2-unbundle', '-Zhunter2']]) {
       const r = await runCli(cmd, [arg]);
       expect(r.code).toBe(1);
       expect(r.stderr).not.toContain('hunter2');

@@ -165,13 +165,13 @@ describe('a genuinely signed region wrapped in what the parser skips is refused 
     expect(readdirSync(out)).toEqual([]);
   });
 
-  it('a manifest that is not a regular file is refused at once, and one over 16 MiB without being read whole', async () => {
+  it('a manifest that is not a regular file is refused at once, and one over 1 MiB without being read whole', async () => {
     const dir = fresh();
     const big = join(dir, 'big.manifest.xml');
     writeFileSync(big, victim.replace('</bundler>', `</bundler>${' '.repeat(17 << 20)}`));
     const out = fresh('out');
-    expectRefused(await unbundle(big, out), /over 16 MiB/);
-    expectRefused(await migrate(big), /^ERROR: Bad manifest '.*big\.manifest\.xml': it is over 16 MiB/);
+    expectRefused(await unbundle(big, out), /over 1 MiB/);
+    expectRefused(await migrate(big), /^ERROR: Bad manifest '.*big\.manifest\.xml': it is over 1 MiB/);
     expect(existsSync(`${big}.bak`)).toBe(false);
   });
 });

@@ -31,7 +31,7 @@ export interface FaultProxy {
    * A canned answer (status, body) instead of forwarding, e.g. a LocationConstraint. A body given as a function is
    * streamed (chunked unless headers say otherwise) and stopped when the client goes away: a hostile endpoint.
    */
-  canned: ((req: { method: string; path: string; query: URLSearchParams }) => CannedAnswer | undefined) | undefined;
+  canned: ((req: { method: string; path: string; query: URLSearchParams; headers: IncomingHttpHeaders }) => CannedAnswer | undefined) | undefined;
   stop(): Promise<void>;
 }
 

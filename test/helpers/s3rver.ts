@@ -13,12 +13,12 @@ export interface S3rver {
   stop(): Promise<void>;
 }
 
-/** s3rver as a child process (its own event loop) on 127.0.0.1, a random port, a fresh data directory. */
-export async function startS3rver(): Promise<S3rver> {
+/** s3rver as a child process (its own event loop) on 127.0.0.1, a random port, a fresh data directory; HTTPS with `tls`. */
+export async function startS3rver(tls?: { key: string; cert: string }): Promise<S3rver> {
   const directory = await mkdtemp(join(tmpdir(), 's3rver-'));
   const child: ChildProcess = spawn(process.execPath, [
     '--openssl-legacy-provider', join(ROOT, 'node_modules', 's3rver', 'bin', 's3rver.js'),
-    '-d', directory, '-a', '127.0.0.1', '-p', '0', '--silent',
+    '-d', directory, '-a', '127.0.0.1', '-p', '0', '--silent', ...(tls ? ['--key', tls.key, '--cert', tls.cert] : []),
   ], { stdio: ['ignore', 'pipe', 'pipe'] });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
@@ -35,7 +35,7 @@ export async function startS3rver(): Promise<S3rver> {
   child.stdout!.resume();
   child.stderr!.resume();
   return {
-    url: `http://127.0.0.1:${port}`, port, directory, accessKey: 'S3RVER', secretKey: 'S3RVER',
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, port, directory, accessKey: 'S3RVER', secretKey: 'S3RVER',
     async stop() {
       if (child.exitCode === null) {
         const gone = new Promise((r) => child.once('exit', r));

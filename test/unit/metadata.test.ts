@@ -38,8 +38,11 @@ describe('readInstanceMetadata', () => {
         { virtual: 'swap', device: 'sda3' },
       ],
     });
-    expect(imds.log.filter((l) => l.startsWith('PUT'))).toHaveLength(1);
-    expect(imds.log.filter((l) => l.startsWith('GET')).every((l) => l.endsWith(' v2'))).toBe(true);
+    // @aws-sdk/ec2-metadata-service asks for a token before each request; ours asks once more to learn the version.
+    const gets = imds.log.filter((l) => l.startsWith('GET'));
+    expect(gets.length).toBeGreaterThan(0);
+    expect(gets.every((l) => l.endsWith(' v2'))).toBe(true);
+    expect(imds.log.filter((l) => l.startsWith('PUT'))).toHaveLength(gets.length + 1);
   });
 
   it('falls back to IMDSv1 when the token request is refused', async () => {
@@ -51,6 +54,17 @@ describe('readInstanceMetadata', () => {
     expect(md.kernelId).toBe('aki-1');
     expect(md.ramdiskId).toBeUndefined();
     expect(md.blockDeviceMappings).toBeUndefined();
+  });
+
+  it('does not fall back to IMDSv1 when AWS_EC2_METADATA_V1_DISABLED says so', async () => {
+    imds = await startImds({ v1Only: true, data: { 'ami-id': 'ami-1' } });
+    process.env.AWS_EC2_METADATA_V1_DISABLED = 'true';
+    try {
+      await expect(readInstanceMetadata(new MetadataClient({ endpoint: imds.url }))).rejects.toThrow(METADATA_UNREACHABLE);
+      expect(imds.log.filter((l) => l.startsWith('GET'))).toEqual([]);
+    } finally {
+      delete process.env.AWS_EC2_METADATA_V1_DISABLED;
+    }
   });
 
   it('reports an unreachable service with the original message, quickly', async () => {
