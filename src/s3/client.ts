@@ -3,6 +3,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { resolveCredentials, type CredentialFlags } from '../aws/credentials.js';
+import { endpointFromEnv } from '../aws/endpoints.js';
 import { UsageError } from '../errors.js';
 import { parseBucketArgument, regionFromEndpoint, usePathStyle } from './location.js';
 import { createSigV2Signer } from './sigv2.js';
@@ -57,10 +58,13 @@ export function createS3Target(flags: S3Flags, opts: { env?: NodeJS.ProcessEnv; 
   if (sigvText !== '2' && sigvText !== '4') throw new UsageError(`--sigv has invalid value '${sigvText}': Please specify one of these values: 2, 4`);
   const sigv = sigvText === '2' ? 2 : 4;
   let endpoint: string | undefined;
-  if (flags.url !== undefined) {
+  // --url, else the SDK's standard AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL (resolved here: addressing depends on it).
+  const url = flags.url ?? endpointFromEnv('S3', env);
+  if (url !== undefined) {
+    const what = flags.url !== undefined ? '--url' : 'the endpoint from AWS_ENDPOINT_URL_S3/AWS_ENDPOINT_URL';
     let u: URL;
-    try { u = new URL(flags.url); } catch { throw new UsageError(`--url has invalid value '${flags.url}': not a URL (e.g. https://s3.amazonaws.com)`); }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`--url has invalid value '${flags.url}': only http and https URLs are supported`);
+    try { u = new URL(url); } catch { throw new UsageError(`${what} has invalid value '${url}': not a URL (e.g. https://s3.amazonaws.com)`); }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`${what} has invalid value '${url}': only http and https URLs are supported`);
     endpoint = u.origin + u.pathname.replace(/\/+$/, '');
   }
   const regionGiven = flags.region !== undefined;
