@@ -74,21 +74,14 @@ export async function deleteBundle(o: DeleteOptions): Promise<DeleteResult> {
   if (names.length === 0) o.onEvent?.({ type: 'step', step: 'nothing-to-delete' });
   else {
     const manifestName = o.manifestPath ? basename(o.manifestPath) : `${o.prefix ?? ''}.manifest.xml`;
-    const location = `${target.bucket}/${store.key(manifestName)}`;
-    const check = o.images;
-    registered = check && (await lookUpImages(check, location, o.onEvent));
-    const found = registered ?? [];
-    if (found.length && (check?.action ?? 'refuse') === 'refuse') throw new BundleRegisteredError(location, found);
-    if (found.length && check?.action === 'force') {
-      o.onEvent?.({ type: 'warning', message: `Deleting the bundle of ${found.join(', ')} anyway: ${found.length === 1 ? 'it' : 'they'} will no longer launch.` });
-    }
-    const deregister = check?.action === 'deregister' ? found : [];
+    registered = o.images && (await imagesToHandle(o.images, `${target.bucket}/${store.key(manifestName)}`, o.onEvent));
+    const deregister = o.images?.action === 'deregister' ? registered ?? [] : [];
     if (!(await o.confirm(names, deregister))) return { names, deleted, bucketDeleted: false, registered, deregistered };
     for (const id of deregister) {
       try {
-        await sendDeregisterImage(check!.clients(check!.region), id);
+        await sendDeregisterImage(o.images!.clients(o.images!.region), id);
       } catch (err) {
-        throw ec2Error(err, `DeregisterImage ${id} in ${check!.region} failed (nothing was deleted from the bucket)`, 'DeregisterImage');
+        throw ec2Error(err, `DeregisterImage ${id} in ${o.images!.region} failed (nothing was deleted from the bucket)`, 'DeregisterImage');
       }
       deregistered.push(id);
       o.onEvent?.({ type: 'step', step: 'deregistered-image', name: id });
@@ -111,6 +104,18 @@ export async function deleteBundle(o: DeleteOptions): Promise<DeleteResult> {
     }
   }
   return { names, deleted, bucketDeleted, registered, deregistered };
+}
+
+/** The AMIs registered from `location`, after the check's action: refused (thrown), warned about (force), or to deregister. */
+async function imagesToHandle(check: RegisteredImagesCheck, location: string, onEvent?: EventHandler): Promise<string[] | undefined> {
+  const found = await lookUpImages(check, location, onEvent);
+  if (!found?.length) return found;
+  const action = check.action ?? 'refuse';
+  if (action === 'refuse') throw new BundleRegisteredError(location, found);
+  if (action === 'force') {
+    onEvent?.({ type: 'warning', message: `Deleting the bundle of ${found.join(', ')} anyway: ${found.length === 1 ? 'it' : 'they'} will no longer launch.` });
+  }
+  return found;
 }
 
 /** The ids of the AMIs registered from `location`; undefined (with a warning) when EC2 cannot be asked in time. */

@@ -47,12 +47,12 @@ export interface Registration {
  */
 export async function registerOrHint(reporter: Reporter, r: Registration): Promise<string | undefined> {
   const v = r.virtualization;
-  const detection: Detection | undefined = typeof v === 'string' ? { type: v, reason: '--virtualization-type' } : v;
-  const type = detection?.type;
+  const detection = typeof v === 'string' ? undefined : v;
+  const type = typeof v === 'string' ? v : v?.type;
   const imageLocation = `${r.bucket}/${r.manifestKey}`;
   const input = registerImageInput({ imageLocation, manifest: r.manifest, name: r.flags.register ?? 'NAME', description: r.flags.description, virtualizationType: type });
   const hint = `Register it with: ${registerImageCommandLine(input, r.region)}`;
-  if (detection?.type && typeof v !== 'string') reporter.line(`Virtualization type: ${detection.type} (the image is ${detection.reason}).`);
+  if (detection?.type) reporter.line(`Virtualization type: ${detection.type} (the image is ${detection.reason}).`);
   const why = detection ? ` (the image is ${detection.reason})` : '';
   const detect = r.detectHint ? `, or give ${r.detectHint} to detect it from the image` : '';
   if (r.flags.register === undefined) {

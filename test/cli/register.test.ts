@@ -148,14 +148,33 @@ describe('ec2-upload-bundle without --register: the complete register-image comm
   });
 });
 
+/** The fs bundle's objects under bucket/prefix, put directly (not the code under test); the manifest's location. */
+async function place(bucket: string, prefix = ''): Promise<string> {
+  const c = checkClient(s3.url);
+  await c.send(new CreateBucketCommand({ Bucket: bucket })).catch(() => undefined);
+  for (const f of bundles.fs.files) await c.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}${f}`, Body: readFileSync(join(bundles.fs.dir, f)) }));
+  return `${bucket}/${prefix}fs.img.manifest.xml`;
+}
+
+describe('the standard endpoint variables', () => {
+  it('AWS_ENDPOINT_URL alone serves S3 (ec2-download-bundle), the service-specific variable wins over it', async () => {
+    await place('endpoints');
+    const out = join(work.dir, 'dl');
+    mkdirSync(out);
+    const r = await runCli('ec2-download-bundle', ['-b', 'endpoints', '-p', 'fs.img', '-d', out, '--batch'],
+      { env: { ...env(), AWS_ENDPOINT_URL_S3: '', AWS_ENDPOINT_URL: s3.url } });
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    expect(readdirSync(out).sort()).toEqual(bundles.fs.files);
+    for (const f of bundles.fs.files) expect(readFileSync(join(out, f)).equals(readFileSync(join(bundles.fs.dir, f)))).toBe(true);
+    // The generic variable pointing nowhere does not matter when AWS_ENDPOINT_URL_S3 is set.
+    mkdirSync(join(work.dir, 'dl2'));
+    const ok = await runCli('ec2-download-bundle', ['-b', 'endpoints', '-p', 'fs.img', '-d', join(work.dir, 'dl2'), '--batch'],
+      { env: { ...env(), AWS_ENDPOINT_URL: 'http://127.0.0.1:1' } });
+    expect([ok.code, ok.stderr]).toEqual([0, '']);
+  });
+});
+
 describe('ec2-delete-bundle and the AMIs registered from the bundle', () => {
-  /** The fs bundle's objects under bucket/prefix, put directly (not the code under test). */
-  async function place(bucket: string, prefix = ''): Promise<string> {
-    const c = checkClient(s3.url);
-    await c.send(new CreateBucketCommand({ Bucket: bucket })).catch(() => undefined);
-    for (const f of bundles.fs.files) await c.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}${f}`, Body: readFileSync(join(bundles.fs.dir, f)) }));
-    return `${bucket}/${prefix}fs.img.manifest.xml`;
-  }
   function registered(location: string, name: string): string {
     const imageId = `ami-${Buffer.from(name).toString('hex').padEnd(17, '0').slice(0, 17)}`;
     (ec2.images['us-east-1'] ??= []).push({ imageId, location, ownerId: STANDIN_ACCOUNT, type: 'machine', name });
