@@ -29,8 +29,12 @@ export type ErrorCode =
   | 'S3_NO_SUCH_BUCKET'
   | 'S3_NO_SUCH_KEY'
   | 'S3_NETWORK'
-  /** An EC2 request failed. */
+  /** An EC2 request failed; EC2_ACCESS_DENIED (credentials refused, permission missing) and EC2_NETWORK (no answer) say why. */
   | 'EC2_ERROR'
+  | 'EC2_ACCESS_DENIED'
+  | 'EC2_NETWORK'
+  /** A bundle cannot be deleted: registered AMIs use it as their image location. */
+  | 'BUNDLE_REGISTERED'
   /** Instance metadata could not be read. */
   | 'METADATA_UNREACHABLE'
   /** An external program failed or is missing. */

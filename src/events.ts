@@ -17,6 +17,6 @@ export type AmiToolsEvent =
 export type OperationStep =
   | 'creating-bucket' | 'uploading-parts' | 'uploading-manifest' | 'manifest-uploaded' | 'skipping-manifest'
   | 'downloading-manifest' | 'decrypting-manifest' | 'downloading-part'
-  | 'nothing-to-delete' | 'deleting-bucket';
+  | 'nothing-to-delete' | 'deleting-bucket' | 'deregistered-image';
 
 export type EventHandler = (event: AmiToolsEvent) => void;

@@ -9,7 +9,13 @@ export { readManifest, loadManifest, checkManifest, signatureVerifies, type Mani
 export { displayText } from './format/display.js';
 export { uploadBundle, ensureBucket, type UploadOptions, type UploadResult } from './bundle/upload-bundle.js';
 export { downloadBundle, type DownloadOptions } from './bundle/download-bundle.js';
-export { deleteBundle, type DeleteOptions, type DeleteResult } from './bundle/delete-bundle.js';
+export { deleteBundle, BundleRegisteredError, type DeleteOptions, type DeleteResult, type RegisteredImagesCheck } from './bundle/delete-bundle.js';
+export {
+  registerImage, registerImageInput, registerImageCommandLine, checkRegistration, launchMappings,
+  type RegisterOptions, type RegisterResult,
+} from './bundle/register.js';
+export { detectImageFileVirtualization, detectBundleVirtualization, bundledImageHead } from './bundle/virtualization.js';
+export { ec2ClientFactory, type Ec2ClientFactory, type Ec2ClientOptions } from './ec2/client.js';
 
 export { type PartStore, type PartWriter, type PartSums, expectedPartSizes, readVerifiedPart } from './store/part-store.js';
 export { DirectoryStore } from './store/directory-store.js';
@@ -24,6 +30,8 @@ export {
 } from './format/manifest.js';
 export { PART_SIZE, isPlainFileName, partCount, partName } from './format/part-name.js';
 export * as tar from './format/tar-header.js';
+export { firstMemberHead, type MemberHead } from './format/tar-member-head.js';
+export { DETECT_BYTES, VIRTUALIZATION_TYPES, detectVirtualization, type Detection, type VirtualizationType } from './format/disk-detect.js';
 export { createTarPack, describeImage, type TarSource } from './stream/tar-pack.js';
 export { TarExtract, type ExtractedFile } from './stream/tar-extract.js';
 export { createParallelGzip, type ParallelGzipOptions } from './stream/gzip-parallel.js';

@@ -65,11 +65,12 @@ const truthy = (v: string | undefined) => /^(1|true)$/i.test(v ?? '');
  * An endpoint configured outside the command line, as the SDKs read it: AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL,
  * the profile's `services` section, the profile's `endpoint_url`; none when AWS_IGNORE_CONFIGURED_ENDPOINT_URLS is set.
  */
-export function configuredEndpoint(service: string, profile: AwsProfile, env: NodeJS.ProcessEnv = process.env): Sourced<string> | undefined {
-  if (truthy(env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS) || truthy(profile.settings.ignore_configured_endpoint_urls)) return undefined;
+export function configuredEndpoint(service: string, profile: AwsProfile | undefined, env: NodeJS.ProcessEnv = process.env): Sourced<string> | undefined {
+  if (truthy(env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS) || truthy(profile?.settings.ignore_configured_endpoint_urls)) return undefined;
   const envName = `AWS_ENDPOINT_URL_${service.toUpperCase().replace(/[ -]/g, '_')}`;
   if (env[envName]) return { value: env[envName]!, source: envName };
   if (env.AWS_ENDPOINT_URL) return { value: env.AWS_ENDPOINT_URL, source: 'AWS_ENDPOINT_URL' };
+  if (!profile) return undefined;
   const servicesName = profile.settings.services;
   const fromServices = servicesName ? profile.sections[`services.${servicesName}`]?.[`${service}.endpoint_url`] : undefined;
   if (fromServices) return { value: fromServices, source: `[services ${servicesName}] in ${profile.configFile}` };

@@ -6,6 +6,7 @@ import { describeS3Error, s3ErrorCode } from '../s3/errors.js';
 import { displayLocation, regionOfLocation } from '../s3/location.js';
 import { runPool } from '../s3/pool.js';
 import { withRetry } from '../aws/retry.js';
+import type { Manifest } from '../format/manifest.js';
 import { DirectoryStore } from '../store/directory-store.js';
 import { expectedPartSizes, readVerifiedPart, type PartStore } from '../store/part-store.js';
 import type { S3Store } from '../store/s3-store.js';
@@ -28,7 +29,14 @@ export interface UploadOptions {
   signal?: AbortSignal;
 }
 
-export interface UploadResult { manifestKey?: string; uploaded: string[]; skipped: string[] }
+export interface UploadResult {
+  /** The manifest's key in the bucket; absent with skipManifest. */
+  manifestKey?: string;
+  /** The bundle's manifest, as read and checked (what a registration needs). */
+  manifest: Manifest;
+  uploaded: string[];
+  skipped: string[];
+}
 
 /**
  * Makes sure the bucket exists where asked: checks its location (EU and empty mapped as the original does), exits
@@ -121,7 +129,7 @@ export async function uploadBundle(o: UploadOptions): Promise<UploadResult> {
   if (o.skipManifest) {
     o.onEvent?.({ type: 'step', step: 'skipping-manifest' });
     await writer.commit(manifest.parts.map((p) => p.filename));
-    return { uploaded, skipped };
+    return { manifest, uploaded, skipped };
   }
   // Only now, with every part in place, does the manifest go up: EC2 never sees a manifest without its parts.
   const manifestName = basename(o.manifestPath);
@@ -133,5 +141,5 @@ export async function uploadBundle(o: UploadOptions): Promise<UploadResult> {
     throw new InterruptedError(`the upload of the manifest was cancelled; run ec2-upload-bundle again to make sure ${store.location}${manifestName} is complete`, { cause: err });
   }
   o.onEvent?.({ type: 'step', step: 'manifest-uploaded', name: `${target.bucket}/${store.key(manifestName)}` });
-  return { manifestKey: store.key(manifestName), uploaded, skipped };
+  return { manifestKey: store.key(manifestName), manifest, uploaded, skipped };
 }

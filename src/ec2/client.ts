@@ -1,16 +1,14 @@
 import { EC2Client } from '@aws-sdk/client-ec2';
 import type { FinalizeHandler, FinalizeHandlerArguments, MetadataBearer } from '@smithy/types';
 import type { AwsProfile } from '../aws/config.js';
-import { caBundle } from '../aws/config.js';
-import { resolveCredentials } from '../aws/credentials.js';
+import { caBundle, configuredEndpoint } from '../aws/config.js';
+import { resolveCredentials, type CredentialFlags } from '../aws/credentials.js';
 import { createAgents } from '../aws/http.js';
 import { DEFAULT_ATTEMPTS, withRetry, type RetryPolicy } from '../aws/retry.js';
 
 /** Where EC2 requests go and with which credentials. */
-export interface Ec2ClientOptions {
-  /** -a/--access-key and -s/--secret-key; both or neither. Without them the SDK's default chain applies. */
-  accessKey?: string;
-  secretKey?: string;
+export interface Ec2ClientOptions extends CredentialFlags {
+  // Credentials: -a/-s (both or neither) and -t, as for S3; without them the environment, then the SDK's default chain.
   /** Sends every region's requests to this URL (tests, proxies). Defaults to $AMITOOLS_EC2_ENDPOINT. */
   endpoint?: string;
   env?: NodeJS.ProcessEnv;
@@ -18,6 +16,11 @@ export interface Ec2ClientOptions {
   onRetry?: RetryPolicy['onRetry'];
   /** The AWS CLI profile (--profile / AWS_PROFILE): its credentials, CA bundle and the SDK's other settings. */
   profile?: AwsProfile;
+  /** Tries per request (default: the shared policy's); fewer for a check that must not hold a command up. */
+  attempts?: number;
+  /** Give up connecting after this long (default 10 s), and waiting for an answer after requestTimeoutMs (default 60 s). */
+  connectionTimeoutMs?: number;
+  requestTimeoutMs?: number;
 }
 
 /** Creates EC2 clients, one per region, sharing credentials and endpoint overrides. */
@@ -25,7 +28,8 @@ export type Ec2ClientFactory = (region: string) => EC2Client;
 
 /**
  * The endpoint override for a region: the explicit endpoint or $AMITOOLS_EC2_ENDPOINT for all regions, else the
- * original's $AMITOOLS_EC2_REGION_ENDPOINT ('region@url') for that one region, else the SDK's own resolution.
+ * original's $AMITOOLS_EC2_REGION_ENDPOINT ('region@url') for that one region, else the SDK's standard
+ * $AWS_ENDPOINT_URL_EC2 / $AWS_ENDPOINT_URL, else none (the SDK's regional endpoint).
  */
 export function endpointFor(region: string, opts: Ec2ClientOptions = {}): string | undefined {
   const env = opts.env ?? process.env;
@@ -38,7 +42,7 @@ export function endpointFor(region: string, opts: Ec2ClientOptions = {}): string
       return /^https?:\/\//.test(parts[1]) ? parts[1] : `https://${parts[1]}`;
     }
   }
-  return undefined;
+  return configuredEndpoint('ec2', opts.profile, env)?.value;
 }
 
 /**
@@ -58,11 +62,12 @@ export function ec2ClientFactory(opts: Ec2ClientOptions = {}): Ec2ClientFactory 
       // Timeouts so that an unreachable endpoint fails with a message instead of hanging.
       // The SDK's silent retries are off: ours (the S3 commands' policy) announce each one and re-sign each attempt.
       client = new EC2Client({
-        region, maxAttempts: 1, requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000, ...agents },
+        region, maxAttempts: 1,
+        requestHandler: { connectionTimeout: opts.connectionTimeoutMs ?? 10_000, requestTimeout: opts.requestTimeoutMs ?? 60_000, ...agents },
         ...(credentials ? { credentials } : {}), ...(endpoint ? { endpoint } : {}),
         ...(opts.profile?.named ? { profile: opts.profile.name } : {}),
       });
-      const policy: RetryPolicy = { attempts: DEFAULT_ATTEMPTS, baseDelayMs: 500, maxDelayMs: 20_000, onRetry: opts.onRetry };
+      const policy: RetryPolicy = { attempts: opts.attempts ?? DEFAULT_ATTEMPTS, baseDelayMs: 500, maxDelayMs: 20_000, onRetry: opts.onRetry };
       client.middlewareStack.add((next: FinalizeHandler<any, MetadataBearer>, context) => (args: FinalizeHandlerArguments<any>) =>
         withRetry(`${context.commandName ?? 'EC2 request'} in ${region}`, policy, () => next({ ...args, request: cloneRequest(args.request) })),
       { step: 'finalizeRequest', priority: 'high', name: 'amitoolsRetry' });

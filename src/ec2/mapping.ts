@@ -1,6 +1,8 @@
-import { DescribeImagesCommand, DescribeRegionsCommand, type DescribeImagesCommandInput, type Image } from '@aws-sdk/client-ec2';
+import { DescribeRegionsCommand, type DescribeImagesCommandInput, type Image } from '@aws-sdk/client-ec2';
 import { ToolError } from '../errors.js';
 import type { Ec2ClientFactory } from './client.js';
+import { ec2ErrorLine } from './errors.js';
+import { describeAllImages } from './images.js';
 
 /** The fields of an image that the mapping compares. */
 export interface ImageInfo { imageId: string; ownerId: string; imageType: string; location: string; region: string }
@@ -34,17 +36,6 @@ function matchKey(i: ImageInfo): string {
 function toInfo(img: Image, region: string): ImageInfo | undefined {
   if (!img.ImageId) return undefined;
   return { imageId: img.ImageId, ownerId: img.OwnerId ?? '', imageType: img.ImageType ?? '', location: img.ImageLocation ?? '', region };
-}
-
-/** The SDK's error as one line, with what to do for the usual causes. */
-function awsMessage(err: unknown): string {
-  const e = err as { name?: string; message?: string; code?: string };
-  const text = e?.message ?? String(err);
-  const line = e?.name && e.name !== 'Error' && !text.includes(e.name) ? `${e.name}: ${text}` : text;
-  if (e?.name === 'CredentialsProviderError') return `${line}; give -a and -s, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`;
-  if (/AuthFailure|UnauthorizedOperation|InvalidClientTokenId|SignatureDoesNotMatch/.test(line)) return `${line}; check the credentials (-a/-s or the AWS environment)`;
-  if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|TimeoutError/.test(line)) return `${line}; check the network, --region and $AMITOOLS_EC2_ENDPOINT`;
-  return line;
 }
 
 function isNotFound(err: unknown): boolean {
@@ -112,35 +103,25 @@ async function describeRegions(clients: Ec2ClientFactory, via: string): Promise<
     const out = await clients(via).send(new DescribeRegionsCommand({}));
     return (out.Regions ?? []).map((r) => r.RegionName).filter((n): n is string => Boolean(n));
   } catch (err) {
-    throw new MappingError(`Could not list the EC2 regions (DescribeRegions in ${via}): ${awsMessage(err)}`, { cause: err });
+    throw new MappingError(`Could not list the EC2 regions (DescribeRegions in ${via}): ${ec2ErrorLine(err)}`, { cause: err });
   }
 }
 
 /** DescribeImages, all pages; an unknown image id gives an empty list, as if the region did not have it. */
 async function describeImages(clients: Ec2ClientFactory, region: string, input: DescribeImagesCommandInput, debug: (l: string) => void): Promise<ImageInfo[]> {
-  const found: ImageInfo[] = [];
-  let token: string | undefined;
-  do {
-    try {
-      const out = await clients(region).send(new DescribeImagesCommand({ ...input, ...(token ? { NextToken: token } : {}) }));
-      for (const img of out.Images ?? []) {
-        const info = toInfo(img, region);
-        if (info) found.push(info);
-      }
-      token = out.NextToken || undefined;
-    } catch (err) {
-      if (isNotFound(err) && input.ImageIds?.length) {
-        debug(`${region}: ${awsMessage(err)}`);
-        if (input.ImageIds.length === 1) return [];
-        // EC2 fails the whole call when one id is unknown: ask for each alone.
-        const each = await Promise.all(input.ImageIds.map((id) => describeImages(clients, region, { ImageIds: [id] }, debug)));
-        return each.flat();
-      }
-      const what = input.ImageIds ? `of ${input.ImageIds.join(', ')}` : `by owner ${(input.Owners ?? []).join(', ')}`;
-      throw new MappingError(`DescribeImages ${what} in ${region} failed: ${awsMessage(err)}`, { cause: err });
+  try {
+    return (await describeAllImages(clients(region), input)).map((img) => toInfo(img, region)).filter((i): i is ImageInfo => i !== undefined);
+  } catch (err) {
+    if (isNotFound(err) && input.ImageIds?.length) {
+      debug(`${region}: ${ec2ErrorLine(err)}`);
+      if (input.ImageIds.length === 1) return [];
+      // EC2 fails the whole call when one id is unknown: ask for each alone.
+      const each = await Promise.all(input.ImageIds.map((id) => describeImages(clients, region, { ImageIds: [id] }, debug)));
+      return each.flat();
     }
-  } while (token);
-  return found;
+    const what = input.ImageIds ? `of ${input.ImageIds.join(', ')}` : `by owner ${(input.Owners ?? []).join(', ')}`;
+    throw new MappingError(`DescribeImages ${what} in ${region} failed: ${ec2ErrorLine(err)}`, { cause: err });
+  }
 }
 
 /** The images of the ids, looking in the regions in order until all are found. */

@@ -90,8 +90,15 @@ export class S3Store implements PartStore {
     await this.call({ action: 'PutObject', key }, (abortSignal) => {
       if (sent) onBytes?.(-sent);
       sent = 0;
-      const body = Readable.from((function* () { for (let o = 0; o < data.length; o += 1 << 20) yield data.subarray(o, o + (1 << 20)); })())
-        .on('data', (c: Buffer) => { sent += c.length; onBytes?.(c.length); });
+      // Counted as the request pulls each piece (a 'data' listener would start the flow before the SDK reads it).
+      const body = Readable.from((function* () {
+        for (let o = 0; o < data.length; o += 1 << 20) {
+          const piece = data.subarray(o, o + (1 << 20));
+          yield piece;
+          sent += piece.length;
+          onBytes?.(piece.length);
+        }
+      })());
       return this.target.client.send(new PutObjectCommand({
         Bucket: this.target.bucket, Key: key, Body: body, ContentLength: data.length, ContentMD5: md5, ACL: this.acl as ObjectCannedACL,
       }), { abortSignal });

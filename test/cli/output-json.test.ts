@@ -140,7 +140,7 @@ describe('S3 commands on s3rver', () => {
     expect(down.parts).toEqual(up.parts);
     expect(down.bundledSize).toBe(down.parts.reduce((n, p) => n + p.size, 0));
 
-    const del = doc(await runCli('ec2-delete-bundle', ['-b', 'jsonb/pre', '-p', 'multipart.img', '-y', ...s3()]), 'ec2-delete-bundle');
+    const del = doc(await runCli('ec2-delete-bundle', ['-b', 'jsonb/pre', '-p', 'multipart.img', '-y', '--no-ec2-check', ...s3()]), 'ec2-delete-bundle');
     expect([...(del.deleted as string[])].sort()).toEqual(['multipart.img.manifest.xml', ...bundle.parts].sort());
     expect(del.bucketDeleted).toBe(false);
     expect(await listKeys(checkClient(server.url), 'jsonb')).toEqual([]);

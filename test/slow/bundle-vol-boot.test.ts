@@ -3,6 +3,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadManifest } from '../../src/bundle/manifest-file.js';
+import { detectBundleVirtualization } from '../../src/bundle/virtualization.js';
+import { DirectoryStore } from '../../src/store/directory-store.js';
 import { key, SKIP_SLOW } from '../helpers/paths.js';
 import { runCli } from '../helpers/run.js';
 import { partitionTable } from '../helpers/volume-debugfs.js';
@@ -65,6 +68,10 @@ describe.skipIf(SKIP_SLOW)('ec2-bundle-vol: the unbundled image boots (debootstr
     console.log(`ec2-bundle-vol (${name}): ${((Date.now() - t) / 1000).toFixed(1)} s`);
     // Only the bundle and the image: the staging directory is gone.
     expect((await readdir(out)).filter((n) => !n.startsWith('image.part.')).sort()).toEqual(['image', 'image.manifest.xml']);
+    // What ec2-upload-bundle --register -k sends for it, read from the bundle's first part only: hvm.
+    const { manifest } = await loadManifest({ path: join(out, 'image.manifest.xml') }, new DirectoryStore(out));
+    expect(await detectBundleVirtualization({ manifest, source: new DirectoryStore(out), privateKeyPath: key('user-key.pem') }))
+      .toEqual({ type: 'hvm', reason: 'an MBR disk with boot code' });
     await rm(join(out, 'image'));
 
     t = Date.now();

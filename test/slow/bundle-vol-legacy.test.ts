@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { detectImageFileVirtualization } from '../../src/bundle/virtualization.js';
 import { planBoot } from '../../src/volume/bootloader.js';
 import { planLayout } from '../../src/volume/disk-layout.js';
 import { installPartition, legacyFeatures, patchStage1, patchStage15 } from '../../src/volume/grub-legacy.js';
@@ -198,6 +199,8 @@ describe('legacy GRUB boot code matches the grub shell byte for byte', () => {
     expect(a.readUInt32LE(0x44)).toBe(1);
     // …and the grub shell left the filesystem as it was (stage2 is read, never rewritten).
     expect(execFileSync('cmp', [ours, theirs]).toString()).toBe('');
+    // What --register would send for it: an MBR disk with boot code is hvm.
+    expect(await detectImageFileVirtualization(ours)).toEqual({ type: 'hvm', reason: 'an MBR disk with boot code' });
 
     const features = execFileSync('dumpe2fs', ['-h', `${ours}?offset=${MiB}`], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
     const list = /Filesystem features:\s+(.*)/.exec(features)![1].split(' ');
