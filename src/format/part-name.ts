@@ -17,7 +17,10 @@ export function partName(prefix: string, index: number, count: number): string {
   return `${prefix}.part.${String(index).padStart(String(count).length, '0')}`;
 }
 
-/** A name from a manifest must be a plain file name, so that a hostile manifest cannot reach outside a directory. */
+/**
+ * A name from a manifest or a tar header must be a plain file name, so that hostile input cannot reach outside a
+ * directory, hide in it or drive a terminal: no '/', '\\', NUL or control characters, not starting with '.'.
+ */
 export function isPlainFileName(name: string): boolean {
-  return !(name === '' || name.includes('/') || name.includes('\\') || name.includes('\0') || name.includes('..'));
+  return name !== '' && !name.startsWith('.') && !/[/\\\x00-\x1f\x7f-\x9f]/.test(name);
 }

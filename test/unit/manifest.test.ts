@@ -309,7 +309,7 @@ describe('parseManifest', () => {
   });
 
   it('refuses part file names that could reach outside a directory', () => {
-    for (const bad of ['../evil', '/etc/passwd', 'a/b', 'a\\b', 'x..y']) {
+    for (const bad of ['../evil', '/etc/passwd', 'a/b', 'a\\b', '.hidden']) {
       expect(errorFor(replace('<filename>img.part.0</filename>', `<filename>${bad}</filename>`))).toMatch(/part\[0\]\/filename> .* is not a plain file name/);
     }
   });
