@@ -43,7 +43,8 @@ export async function unbundle(o: UnbundleOptions, openPart: OpenPart = partsFro
   const manifest = await readManifest(o.manifestPath, o.certPath);
   const { keyHex, ivHex } = decryptBundleKey(manifest, loadPrivateKey(o.privateKeyPath), o.privateKeyPath);
   const tap = new DigestTap(o.onProgress && ((n) => o.onProgress!(n, manifest.size)));
-  const extract = new TarExtract({ directory: o.destination });
+  // The manifest's <size> bounds what the tar stream may restore.
+  const extract = new TarExtract({ directory: o.destination, imageSize: manifest.size });
   const decipher = createDecipheriv('aes-128-cbc', Buffer.from(keyHex, 'hex'), Buffer.from(ivHex, 'hex'));
   try {
     await pipeline(createPartSource(manifest.parts, openPart), decipher, createGunzip({ chunkSize: 1 << 20 }), tap, extract).catch((err: Error & { code?: string }) => {
