@@ -36,8 +36,11 @@ const ZERO = Buffer.alloc(WRITE_BUFFER);
 const MAX_LONG_NAME = 64 << 10;
 /** A pax header: room for a GNU 0.x sparse map of some 400 000 regions. */
 const MAX_PAX = 8 << 20;
-/** Entries of one sparse map (16 bytes each): 10 GiB of 4 KiB data and 4 KiB holes alternating needs 1.3 million. */
-const MAX_SPARSE_ENTRIES = 1 << 21;
+/**
+ * Entries of one sparse map (16 bytes each, so at most 16 MiB: with the rest of the pipeline, an unbundle stays under
+ * 200 MB). 8 GiB of 4 KiB data blocks and 4 KiB holes alternating would need all of them; real images need far fewer.
+ */
+const MAX_SPARSE_ENTRIES = 1 << 20;
 /** Files and directories one extraction may create: a bundle holds one image. */
 const MAX_ENTRIES = 1024;
 const PATH_MAX = 4096;
@@ -89,16 +92,30 @@ class HoleWriter {
     let p = 0;
     while (p < data.length) {
       const at = offset + p;
-      if (this.len > 0 && at !== this.start + this.len) await this.flush();
+      if (this.len > 0) {
+        const gap = at - (this.start + this.len);
+        if (gap > 0 && gap < this.capacity() - this.len) {
+          // A hole before the next region, within this buffer: zeros, which become a hole again unless they share a
+          // 4 KiB block with data, so that many small regions cost a few large writes rather than one write each.
+          this.bufs[this.cur].fill(0, this.len, this.len + gap);
+          this.len += gap;
+        } else if (gap !== 0) {
+          await this.flush();
+        }
+      }
       if (this.len === 0) this.start = at;
-      // A buffer that starts unaligned ends at a 4 KiB boundary of the file, so the following ones are aligned.
-      const cap = WRITE_BUFFER - (this.start % HOLE_BLOCK);
+      const cap = this.capacity();
       const n = Math.min(cap - this.len, data.length - p);
       data.copy(this.bufs[this.cur], this.len, p, p + n);
       this.len += n;
       p += n;
       if (this.len === cap) await this.flush();
     }
+  }
+
+  /** A buffer that starts unaligned ends at a 4 KiB boundary of the file, so the following ones are aligned. */
+  private capacity(): number {
+    return WRITE_BUFFER - (this.start % HOLE_BLOCK);
   }
 
   /** Starts writing the current buffer (one write may be in flight while the other buffer fills). */
@@ -457,7 +474,7 @@ export class TarExtract extends Writable {
     }
     if (o.sparse) { // GNU 0.x: the map came in the pax header
       const map = o.sparse.map!;
-      if (map.length > maxEntries) throw this.corrupt(`${where} has more entries than the member can hold`);
+      if (map.length > maxEntries) throw this.corrupt(`${where}: sparse map of ${map.length} entries is more than the member can hold`);
       await this.startFile(file, map.finish(realsize, size), size);
       return;
     }
