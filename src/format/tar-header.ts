@@ -238,12 +238,15 @@ export function decodeHeader(block: Buffer, where = 'tar header'): TarHeader | n
     linkname: cString(block, 157, 100),
     format,
   };
+  // Base-256 can say -1: only an mtime may be negative.
+  if (h.size < 0) throw new TarFormatError(`${where}: negative size`);
   if (typeflag === 'S') {
     h.sparse = {
       map: decodeSparseEntries(block, 386, SPARSES_IN_HEADER, where),
       isextended: block[482] !== 0,
       realsize: decodeNumber(block, 483, 12, 'realsize'),
     };
+    if (h.sparse.realsize < 0) throw new TarFormatError(`${where}: negative realsize`);
   }
   return h;
 }
