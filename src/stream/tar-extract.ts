@@ -436,7 +436,8 @@ export class TarExtract extends Writable {
     const mtime = o.mtime ?? h.mtime;
     const skip = (): void => { this.state = size + pad === 0 ? { kind: 'header' } : { kind: 'skip', left: size + pad }; };
     if (t === 'V') return skip(); // a volume label
-    if (t === '5' || t === 'D') {
+    // Old (v7) archives mark a directory only by the slash that ends its name, as GNU tar reads them.
+    if (t === '5' || t === 'D' || ((t === '0' || t === '7') && name.endsWith('/'))) {
       const parts = memberComponents(name);
       this.countEntry(name);
       if (parts.length > 0) {

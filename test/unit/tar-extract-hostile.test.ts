@@ -263,6 +263,13 @@ describe('confined to the destination', () => {
     expect(readdirSync(parent)).toEqual(['out']);
   });
 
+  it('a regular-file member whose name ends with a slash is a directory, as in v7 archives', async () => {
+    const { out } = fresh();
+    expect(await run(archive(entry({ name: 'v7dir/', mode: 0o700 }), file('v7dir/x.img', 'x')), out)).toHaveLength(1);
+    expect(statSync(join(out, 'v7dir')).isDirectory()).toBe(true);
+    expect(statSync(join(out, 'v7dir')).mode & 0o777).toBe(0o700);
+  });
+
   it('set-user-ID and sticky bits are dropped', async () => {
     const { out } = fresh();
     await run(archive(file('x.img', 'data', 0o6755)), out);
