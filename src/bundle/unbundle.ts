@@ -41,7 +41,8 @@ export async function unbundle(o: UnbundleOptions): Promise<{ files: string[] }>
   const { key, iv } = unwrapBundleKey(manifest, loadPrivateKey(o.privateKeyPath), o.privateKeyPath);
   const tap = new DigestTap(o.onEvent && ((n) => o.onEvent!({ type: 'progress', bytes: n, totalBytes: manifest.size })));
   await sweepStaleTemporaries(o.destination);
-  const extract = new TarExtract({ directory: o.destination });
+  // The manifest's <size> bounds what the tar stream may restore.
+  const extract = new TarExtract({ directory: o.destination, imageSize: manifest.size });
   const decipher = createDecipheriv('aes-128-cbc', key, iv);
   try {
     await pipeline(createPartSource(o.store, manifest, source, o.prefetch), decipher, createGunzip({ chunkSize: 1 << 20 }), tap, extract, { signal: o.signal }).catch((err: Error & { code?: string }) => {

@@ -238,12 +238,15 @@ export function decodeHeader(block: Buffer, where = 'tar header'): TarHeader | n
     linkname: cString(block, 157, 100),
     format,
   };
+  // Base-256 can say -1: only an mtime may be negative.
+  if (h.size < 0) throw new TarFormatError(`${where}: negative size`);
   if (typeflag === 'S') {
     h.sparse = {
       map: decodeSparseEntries(block, 386, SPARSES_IN_HEADER, where),
       isextended: block[482] !== 0,
       realsize: decodeNumber(block, 483, 12, 'realsize'),
     };
+    if (h.sparse.realsize < 0) throw new TarFormatError(`${where}: negative realsize`);
   }
   return h;
 }
@@ -267,91 +270,201 @@ export function decodeLongName(data: Buffer): string {
   return data.toString('utf8', 0, end < 0 ? data.length : end);
 }
 
-// ------------------------------------------------------------------------------------------------------------- pax
 
-export type PaxRecord = [key: string, value: string];
-
-/** Parses pax extended header data: records `LEN KEY=VALUE\n`, kept in order (GNU sparse 0.0 repeats keys). */
-export function parsePax(data: Buffer, where = 'pax header'): PaxRecord[] {
-  const out: PaxRecord[] = [];
-  let pos = 0;
-  while (pos < data.length) {
-    if (data[pos] === 0) break; // padding
-    const sp = data.indexOf(0x20, pos);
-    const len = sp < 0 ? NaN : Number(data.toString('latin1', pos, sp));
-    if (!Number.isInteger(len) || len <= sp - pos || pos + len > data.length || data[pos + len - 1] !== 0x0a) {
-      throw new TarFormatError(`${where}: malformed pax record at byte ${pos}`);
-    }
-    const rec = data.toString('utf8', sp + 1, pos + len - 1);
-    const eq = rec.indexOf('=');
-    if (eq <= 0) throw new TarFormatError(`${where}: malformed pax record at byte ${pos}`);
-    out.push([rec.slice(0, eq), rec.slice(eq + 1)]);
-    pos += len;
-  }
-  return out;
+/**
+ * A name from a tar header as it may be shown in a message: control, bidi-override and line-separator characters
+ * escaped (a hostile name must not drive the terminal or split the one-line error), and long names shortened.
+ */
+export function shownName(name: string, max = 200): string {
+  const short = name.length > max ? `${name.slice(0, max)}…` : name;
+  return short.replace(/[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
 }
 
-/** What a member's pax records (global then local) change about it. */
+// ----------------------------------------------------------------------------------------------------- sparse maps
+
+const MAP_CHUNK = 8192; // entries per storage chunk: a map grows without copying
+
+/** What a sparse map may hold; the member's sizes, when known before its map, are checked entry by entry. */
+export interface SparseMapLimits {
+  /** At most this many entries (each costs 16 bytes). */
+  maxEntries: number;
+  /** The member's apparent size: no region may end past it. */
+  realsize?: number;
+  /** The member's stored bytes: the regions may not hold more. */
+  stored?: number;
+}
+
+/**
+ * A sparse map as a reader builds it from hostile input: each entry is checked as it arrives (regions in order,
+ * not overlapping, inside the file; a zero-length entry, GNU tar's `(realsize, 0)`, only last) and kept in flat
+ * arrays, so the map can never have more entries than the member's bytes allow nor cost more than 16 bytes an entry.
+ */
+export class SparseMap {
+  private readonly chunks: Float64Array[] = [];
+  private n = 0;
+  private sum = 0;
+  private end = 0;
+  private closed = false;
+
+  constructor(private readonly where: string, private readonly limits: SparseMapLimits) {}
+
+  get length(): number { return this.n; }
+  /** Bytes the regions hold (the member's stored size once the map is complete). */
+  get stored(): number { return this.sum; }
+
+  push(offset: number, length: number): void {
+    const fail = (why: string) => { throw new TarFormatError(`${this.where}: sparse map entry ${this.n} ${why}`); };
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) fail('is not a valid offset and size');
+    if (this.closed) fail('follows the zero-length entry that ends the map');
+    if (offset < this.end) fail(`at offset ${offset} is out of order or overlaps the previous region`);
+    if (this.n >= this.limits.maxEntries) fail('is more than the member can hold');
+    const end = offset + length;
+    if (!Number.isSafeInteger(end) || (this.limits.realsize !== undefined && end > this.limits.realsize)) fail(`ends at ${end}, past the file's size`);
+    if (this.limits.stored !== undefined && this.sum + length > this.limits.stored) fail('holds more bytes than the member stores');
+    const i = this.n % MAP_CHUNK;
+    if (i === 0) this.chunks.push(new Float64Array(2 * MAP_CHUNK));
+    const chunk = this.chunks[this.chunks.length - 1];
+    chunk[2 * i] = offset;
+    chunk[2 * i + 1] = length;
+    this.n++;
+    this.sum += length;
+    this.end = end;
+    if (length === 0) this.closed = true;
+  }
+
+  offset(i: number): number { return this.chunks[Math.floor(i / MAP_CHUNK)][2 * (i % MAP_CHUNK)]; }
+  size(i: number): number { return this.chunks[Math.floor(i / MAP_CHUNK)][2 * (i % MAP_CHUNK) + 1]; }
+
+  /** Checks the complete map against the member: it must hold exactly its stored bytes, all inside realsize. */
+  finish(realsize: number, stored: number): this {
+    if (this.end > realsize) throw new TarFormatError(`${this.where}: sparse map reaches ${this.end}, past the file's size ${realsize}`);
+    if (this.sum !== stored) throw new TarFormatError(`${this.where}: sparse map holds ${this.sum} bytes but the member stores ${stored}`);
+    return this;
+  }
+
+  toArray(): Region[] {
+    return Array.from({ length: this.n }, (_, i) => ({ offset: this.offset(i), length: this.size(i) }));
+  }
+}
+
+// ------------------------------------------------------------------------------------------------------------- pax
+
+/** What a member's pax records change about it. */
 export interface PaxOverrides {
   path?: string;
   size?: number;
   mtime?: number;
-  mode?: number;
   linkpath?: string;
   /** GNU pax sparse: 0.x carries the map here; 1.0 (`dataMap`) stores it at the start of the member's data. */
-  sparse?: { realsize: number; map?: Region[]; dataMap?: boolean };
+  sparse?: { realsize: number; map?: SparseMap; dataMap?: boolean };
 }
 
-function paxInt(key: string, v: string, where: string): number {
-  const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) throw new TarFormatError(`${where}: bad value for ${key}: '${v}'`);
-  return n;
-}
+/** Every key is shorter than this; longer keys are unknown ones and are skipped undecoded. */
+const MAX_KEY = 64;
+const MAX_DIGITS = 16;
 
-/** Interprets pax records; keys not listed are ignored, as POSIX allows. */
-export function interpretPax(records: PaxRecord[], where = 'pax header'): PaxOverrides {
+/**
+ * Reads pax extended header data (records `LEN KEY=VALUE\n`) straight into what they change: records are not kept,
+ * numbers are read from the bytes, and a 0.x sparse map goes entry by entry into a SparseMap of at most
+ * `maxEntries` entries, so memory stays bounded by the header's size whatever it holds. A global header (`g`) may
+ * not carry GNU sparse keys. Keys not listed are ignored, as POSIX allows.
+ */
+export function readPax(data: Buffer, where: string, opts: { global?: boolean; maxEntries: number }): PaxOverrides {
   const o: PaxOverrides = {};
   let realsize: number | undefined;
   let major: number | undefined;
-  let map: Region[] | undefined;
+  let map: SparseMap | undefined;
   let pendingOffset: number | undefined;
   let sparseName: string | undefined;
-  for (const [key, value] of records) {
+  const newMap = () => new SparseMap(`${where}: GNU sparse map`, { maxEntries: opts.maxEntries });
+  const shown = (from: number, to: number) => shownName(data.toString('utf8', from, Math.min(to, from + 40)), 40);
+  let pos = 0;
+  while (pos < data.length) {
+    if (data[pos] === 0) break; // padding
+    const malformed = () => new TarFormatError(`${where}: malformed pax record at byte ${pos}`);
+    let sp = pos;
+    let len = 0;
+    while (sp < data.length && sp - pos < MAX_DIGITS && data[sp] >= 0x30 && data[sp] <= 0x39) len = len * 10 + data[sp++] - 0x30;
+    if (sp === pos || data[sp] !== 0x20 || len <= sp + 1 - pos || pos + len > data.length || data[pos + len - 1] !== 0x0a) throw malformed();
+    const stop = pos + len - 1; // the newline
+    const eq = data.indexOf(0x3d, sp + 1);
+    if (eq <= sp + 1 || eq >= stop) throw malformed();
+    const key = eq - sp - 1 < MAX_KEY ? data.toString('utf8', sp + 1, eq) : '';
+    const from = eq + 1;
+    const int = (): number => {
+      let n = 0;
+      if (stop === from || stop - from > MAX_DIGITS) n = NaN;
+      for (let i = from; i < stop && !Number.isNaN(n); i++) n = data[i] >= 0x30 && data[i] <= 0x39 ? n * 10 + data[i] - 0x30 : NaN;
+      if (!Number.isSafeInteger(n)) throw new TarFormatError(`${where}: bad value for ${key}: '${shown(from, stop)}'`);
+      return n;
+    };
+    if (opts.global && key.startsWith('GNU.sparse.')) throw new TarFormatError(`${where}: GNU sparse keys in a global pax header`);
     switch (key) {
-      case 'path': o.path = value; break;
-      case 'linkpath': o.linkpath = value; break;
-      case 'size': o.size = paxInt(key, value, where); break;
+      case 'path': o.path = data.toString('utf8', from, stop); break;
+      case 'linkpath': o.linkpath = data.toString('utf8', from, stop); break;
+      case 'size': o.size = int(); break;
       case 'mtime': {
+        const value = stop - from <= 40 ? data.toString('latin1', from, stop) : '';
         const t = Number(value);
-        if (!/^-?\d+(\.\d+)?$/.test(value) || !Number.isFinite(t)) throw new TarFormatError(`${where}: bad value for mtime: '${value}'`);
+        if (!/^-?\d+(\.\d+)?$/.test(value) || !Number.isFinite(t)) throw new TarFormatError(`${where}: bad value for mtime: '${shown(from, stop)}'`);
         o.mtime = t;
         break;
       }
-      case 'GNU.sparse.name': sparseName = value; break;
+      case 'GNU.sparse.name': sparseName = data.toString('utf8', from, stop); break;
       case 'GNU.sparse.size': // 0.x
-      case 'GNU.sparse.realsize': realsize = paxInt(key, value, where); break; // 1.0
-      case 'GNU.sparse.major': major = paxInt(key, value, where); break;
-      case 'GNU.sparse.numblocks': paxInt(key, value, where); map ??= []; break;
-      case 'GNU.sparse.offset': pendingOffset = paxInt(key, value, where); break; // 0.0: offset/numbytes pairs
+      case 'GNU.sparse.realsize': realsize = int(); break; // 1.0
+      case 'GNU.sparse.major': major = int(); break;
+      case 'GNU.sparse.numblocks': {
+        const n = int();
+        if (n > opts.maxEntries) throw new TarFormatError(`${where}: GNU sparse map of ${n} entries is more than a member can hold`);
+        map ??= newMap();
+        break;
+      }
+      case 'GNU.sparse.offset': // 0.0: offset/numbytes pairs
+        if (pendingOffset !== undefined) throw new TarFormatError(`${where}: GNU.sparse.offset without GNU.sparse.numbytes`);
+        pendingOffset = int();
+        break;
       case 'GNU.sparse.numbytes':
         if (pendingOffset === undefined) throw new TarFormatError(`${where}: GNU.sparse.numbytes without GNU.sparse.offset`);
-        (map ??= []).push({ offset: pendingOffset, length: paxInt(key, value, where) });
+        (map ??= newMap()).push(pendingOffset, int());
         pendingOffset = undefined;
         break;
-      case 'GNU.sparse.map': { // 0.1
-        const nums = value === '' ? [] : value.split(',').map((v) => paxInt(key, v, where));
-        if (nums.length % 2) throw new TarFormatError(`${where}: GNU.sparse.map has an odd number of values`);
-        map = [];
-        for (let i = 0; i < nums.length; i += 2) map.push({ offset: nums[i], length: nums[i + 1] });
+      case 'GNU.sparse.map': { // 0.1: offset,size,offset,size,...
+        if (map && map.length > 0) throw new TarFormatError(`${where}: more than one GNU sparse map`);
+        map ??= newMap();
+        let value = 0;
+        let digits = 0;
+        let pending = -1;
+        for (let i = from; i <= stop; i++) {
+          const c = i < stop ? data[i] : 0x2c;
+          if (c >= 0x30 && c <= 0x39 && digits < MAX_DIGITS) {
+            value = value * 10 + c - 0x30;
+            digits++;
+          } else if (c === 0x2c && digits > 0) {
+            if (pending < 0) pending = value;
+            else { map.push(pending, value); pending = -1; }
+            value = 0;
+            digits = 0;
+          } else if (!(c === 0x2c && i === stop && from === stop)) { // an empty map is allowed
+            throw new TarFormatError(`${where}: malformed GNU.sparse.map`);
+          }
+        }
+        if (pending >= 0) throw new TarFormatError(`${where}: GNU.sparse.map has an odd number of values`);
         break;
       }
       default: break;
     }
+    pos += len;
   }
+  if (pendingOffset !== undefined) throw new TarFormatError(`${where}: GNU.sparse.offset without GNU.sparse.numbytes`);
   if (sparseName !== undefined) o.path = sparseName;
   if (major !== undefined && major !== 1) throw new TarFormatError(`${where}: unsupported GNU sparse format ${major}.x`);
   if (major === 1) {
     if (realsize === undefined) throw new TarFormatError(`${where}: GNU sparse 1.0 member without GNU.sparse.realsize`);
+    if (map) throw new TarFormatError(`${where}: GNU sparse 1.0 member with a 0.x map`);
     o.sparse = { realsize, dataMap: true };
   } else if (map !== undefined || realsize !== undefined) {
     if (map === undefined || realsize === undefined) throw new TarFormatError(`${where}: incomplete GNU sparse 0.x map`);
@@ -365,14 +478,17 @@ export function interpretPax(records: PaxRecord[], where = 'pax header'): PaxOve
  * `count`, then `offset` and `size` per region, padded with NULs to a 512-byte boundary.
  */
 export class Sparse10MapParser {
-  readonly map: Region[] = [];
+  readonly map: SparseMap;
   private count = -1;
   private pendingOffset = -1;
-  private digits = '';
+  private value = 0;
+  private digits = 0;
   private consumed = 0;
   private done = false;
 
-  constructor(private readonly where: string, private readonly maxEntries = 10_000_000) {}
+  constructor(private readonly where: string, private readonly limits: SparseMapLimits) {
+    this.map = new SparseMap(where, limits);
+  }
 
   /** Feeds bytes; returns how many were consumed, and whether the map (with its padding) is complete. */
   feed(buf: Buffer): { used: number; complete: boolean } {
@@ -381,21 +497,23 @@ export class Sparse10MapParser {
       const c = buf[i++];
       this.consumed++;
       if (c === 0x0a) {
-        if (this.digits === '') throw new TarFormatError(`${this.where}: malformed GNU sparse 1.0 map`);
-        const n = Number(this.digits);
-        this.digits = '';
+        if (this.digits === 0) throw new TarFormatError(`${this.where}: malformed GNU sparse 1.0 map`);
+        const n = this.value;
+        this.value = 0;
+        this.digits = 0;
         if (this.count < 0) {
-          if (n > this.maxEntries) throw new TarFormatError(`${this.where}: GNU sparse map with ${n} entries is too large`);
+          if (n > this.limits.maxEntries) throw new TarFormatError(`${this.where}: GNU sparse map of ${n} entries is more than the member can hold`);
           this.count = n;
         } else if (this.pendingOffset < 0) {
           this.pendingOffset = n;
         } else {
-          this.map.push({ offset: this.pendingOffset, length: n });
+          this.map.push(this.pendingOffset, n);
           this.pendingOffset = -1;
         }
         if (this.count >= 0 && this.map.length === this.count && this.pendingOffset < 0) this.done = true;
-      } else if (c >= 0x30 && c <= 0x39 && this.digits.length < 20) {
-        this.digits += String.fromCharCode(c);
+      } else if (c >= 0x30 && c <= 0x39 && this.digits < MAX_DIGITS) {
+        this.value = this.value * 10 + c - 0x30;
+        this.digits++;
       } else {
         throw new TarFormatError(`${this.where}: malformed GNU sparse 1.0 map`);
       }

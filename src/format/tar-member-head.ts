@@ -1,9 +1,12 @@
 // The start of a tar stream's first file, read from a prefix of the stream: enough to look at an image's first
 // sectors without unpacking the bundle. Pure; every offset is checked against the prefix it is given.
 import {
-  BLOCK, blockPad, decodeHeader, decodeLongName, decodeSparseExtension, interpretPax, parsePax, Sparse10MapParser,
-  TarFormatError, type PaxRecord, type Region,
+  BLOCK, blockPad, decodeHeader, decodeLongName, decodeSparseExtension, readPax, Sparse10MapParser,
+  TarFormatError, type PaxOverrides, type Region,
 } from './tar-header.js';
+
+/** The most map entries read from a prefix: the prefix is small, so its maps are too. */
+const MAX_ENTRIES = 1 << 16;
 
 export interface MemberHead {
   name: string;
@@ -23,8 +26,8 @@ const REGULAR = new Set(['0', '7', 'S']);
 export function firstMemberHead(tar: Buffer, want: number): MemberHead | undefined {
   let pos = 0;
   let longName: string | undefined;
-  const pax: PaxRecord[] = [];
-  const global: PaxRecord[] = [];
+  let pax: PaxOverrides = {};
+  let global: PaxOverrides = {};
   for (;;) {
     if (pos + BLOCK > tar.length) return undefined;
     const where = `tar header at byte ${pos}`;
@@ -35,15 +38,15 @@ export function firstMemberHead(tar: Buffer, want: number): MemberHead | undefin
       if (pos + h.size > tar.length) return undefined;
       const data = tar.subarray(pos, pos + h.size);
       if (h.typeflag === 'L') longName = decodeLongName(data);
-      else if (h.typeflag === 'x') pax.push(...parsePax(data, where));
-      else if (h.typeflag === 'g') global.push(...parsePax(data, where));
-      if (h.typeflag === '5') { longName = undefined; pax.length = 0; } // a directory entry: its overrides end with it
+      else if (h.typeflag === 'x') pax = readPax(data, where, { maxEntries: MAX_ENTRIES });
+      else if (h.typeflag === 'g') global = { ...global, ...readPax(data, where, { global: true, maxEntries: MAX_ENTRIES }) };
+      if (h.typeflag === '5') { longName = undefined; pax = {}; } // a directory entry: its overrides end with it
       pos += h.size + blockPad(h.size);
       continue;
     }
     if (!REGULAR.has(h.typeflag)) throw new TarFormatError(`${where}: the first member is of type '${h.typeflag}', not the image file`);
 
-    const o = interpretPax([...global, ...pax], where);
+    const o: PaxOverrides = { ...global, ...pax };
     const name = o.path ?? longName ?? h.name;
     let stored = o.size ?? h.size;
     let size: number;
@@ -59,18 +62,19 @@ export function firstMemberHead(tar: Buffer, want: number): MemberHead | undefin
       }
       size = h.sparse.realsize;
     } else if (o.sparse?.dataMap) {
-      const parser = new Sparse10MapParser(where);
+      const parser = new Sparse10MapParser(where, { maxEntries: MAX_ENTRIES, realsize: o.sparse.realsize });
       const { complete } = parser.feed(tar.subarray(pos, Math.min(tar.length, pos + stored)));
       if (!complete) {
         if (pos + stored <= tar.length) throw new TarFormatError(`${where}: GNU sparse 1.0 map runs past the member's data`);
         return undefined;
       }
-      map = parser.map;
-      pos += parser.bytes;
-      stored -= parser.bytes;
+      map = parser.map.toArray();
+      const used = parser.bytes;
+      pos += used;
+      stored -= used;
       size = o.sparse.realsize;
     } else if (o.sparse) {
-      map = o.sparse.map ?? [];
+      map = o.sparse.map?.toArray() ?? [];
       size = o.sparse.realsize;
     } else {
       map = [{ offset: 0, length: stored }];

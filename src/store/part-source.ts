@@ -19,7 +19,9 @@ export function createPartSource(store: PartStore, manifest: Pick<Manifest, 'par
         while (next < manifest.parts.length && next <= i + prefetch) ahead.push(read(next++));
         // Queued reads must not become unhandled rejections if an earlier one fails.
         for (const p of ahead) p.catch(() => {});
-        yield await ahead.shift()!;
+        const data = await ahead.shift()!;
+        // Passed on in 1 MiB slices (views, not copies): the stages after us then hold 1 MiB at a time, not 10.
+        for (let o = 0; o < data.length; o += 1 << 20) yield data.subarray(o, o + (1 << 20));
       }
     } finally {
       await Promise.allSettled(ahead);

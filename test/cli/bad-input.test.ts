@@ -1,15 +1,11 @@
 // Must show 4: bad input gets one clear line, a non-zero exit, and no output file.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { ROOT, key, reference } from '../helpers/paths.js';
 import { runCli, runProcess, type RunResult } from '../helpers/run.js';
-import { scratch } from '../helpers/bundles.js';
-import { buildManifestXml, buildSignedText, type Manifest } from '../../src/format/manifest.js';
-import { encryptForCertificate, loadCertificate, loadPrivateKey, signHex } from '../../src/crypto/keys.js';
+import { scratch, writeSignedBundle } from '../helpers/bundles.js';
 
 const work = scratch('bad-input');
 afterAll(work.cleanup);
@@ -180,22 +176,3 @@ describe('ec2-unbundle refuses bad input and leaves nothing behind', () => {
     expect(readdirSync(src).sort()).toEqual(['evil.manifest.xml', 'evil.part.0', 'out', 'x']);
   });
 });
-
-/** A valid, signed one-part bundle around any tar stream. */
-function writeSignedBundle(dir: string, name: string, tar: Buffer): void {
-  const aesKey = randomBytes(16);
-  const iv = randomBytes(16);
-  const c = createCipheriv('aes-128-cbc', aesKey, iv);
-  const enc = Buffer.concat([c.update(gzipSync(tar)), c.final()]);
-  writeFileSync(join(dir, `${name}.part.0`), enc);
-  const cert = loadCertificate(key('user-cert.pem'));
-  const m: Manifest = {
-    version: '2007-10-10', bundler: { name: 'test', version: '1', release: '0' }, architecture: 'x86_64',
-    blockDeviceMappings: [], productCodes: [], name, user: '123456789012', type: 'machine', ancestry: [],
-    digest: createHash('sha1').update(tar).digest('hex'), size: tar.length, bundledSize: enc.length,
-    ec2EncryptedKey: encryptForCertificate(cert, aesKey.toString('hex')), userEncryptedKey: encryptForCertificate(cert, aesKey.toString('hex')),
-    ec2EncryptedIv: encryptForCertificate(cert, iv.toString('hex')), userEncryptedIv: encryptForCertificate(cert, iv.toString('hex')),
-    parts: [{ filename: `${name}.part.0`, digest: createHash('sha1').update(enc).digest('hex') }],
-  };
-  writeFileSync(join(dir, `${name}.manifest.xml`), buildManifestXml(m, signHex(loadPrivateKey(key('user-key.pem')), buildSignedText(m))));
-}

@@ -1,7 +1,13 @@
 import { execFileSync } from 'node:child_process';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { PART_SIZE, partCount, partName } from '../../src/format/part-name.js';
+import { buildManifestXml, buildSignedText, type Manifest } from '../../src/format/manifest.js';
+import { encryptForCertificate, loadCertificate, loadPrivateKey, signHex } from '../../src/crypto/keys.js';
+import { key } from './paths.js';
 
 /** A scratch directory removed by the returned cleanup. */
 export function scratch(tag: string): { dir: string; cleanup: () => void } {
@@ -57,4 +63,32 @@ export function maskRandomFields(xml: string): string {
     .replace(/(<(ec2|user)_encrypted_(key|iv)(?: [^>]*)?>)[0-9a-f]+/g, '$1*')
     .replace(/<parts count='\d+'>.*<\/parts>/, '<parts>*</parts>')
     .replace(/<signature>[0-9a-f]+<\/signature>/, '<signature>*</signature>');
+}
+
+/**
+ * A valid bundle around any tar stream: gzipped, encrypted for user-cert.pem, cut into 10 MiB parts, the manifest
+ * signed with user-key.pem. `imageSize` is the manifest's <size> (by default the tar's length).
+ */
+export function writeSignedBundle(dir: string, name: string, tar: Buffer, imageSize = tar.length): void {
+  const aesKey = randomBytes(16);
+  const iv = randomBytes(16);
+  const c = createCipheriv('aes-128-cbc', aesKey, iv);
+  const enc = Buffer.concat([c.update(gzipSync(tar, { level: 1 })), c.final()]);
+  const count = partCount(enc.length);
+  const parts = Array.from({ length: count }, (_, i) => {
+    const data = enc.subarray(i * PART_SIZE, (i + 1) * PART_SIZE);
+    const filename = partName(name, i, count);
+    writeFileSync(join(dir, filename), data);
+    return { filename, digest: createHash('sha1').update(data).digest('hex') };
+  });
+  const cert = loadCertificate(key('user-cert.pem'));
+  const m: Manifest = {
+    version: '2007-10-10', bundler: { name: 'test', version: '1', release: '0' }, architecture: 'x86_64',
+    blockDeviceMappings: [], productCodes: [], name, user: '123456789012', type: 'machine', ancestry: [],
+    digest: createHash('sha1').update(tar).digest('hex'), size: imageSize, bundledSize: enc.length,
+    ec2EncryptedKey: encryptForCertificate(cert, aesKey.toString('hex')), userEncryptedKey: encryptForCertificate(cert, aesKey.toString('hex')),
+    ec2EncryptedIv: encryptForCertificate(cert, iv.toString('hex')), userEncryptedIv: encryptForCertificate(cert, iv.toString('hex')),
+    parts,
+  };
+  writeFileSync(join(dir, `${name}.manifest.xml`), buildManifestXml(m, signHex(loadPrivateKey(key('user-key.pem')), buildSignedText(m))));
 }

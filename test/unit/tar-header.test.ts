@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  decodeHeader, decodeNumber, decodeSparseExtension, encodeMemberHeaders, encodeNumber, headerChecksums, interpretPax,
-  parsePax, Sparse10MapParser, trailerLength, blockPad,
+  decodeHeader, decodeNumber, decodeSparseExtension, encodeMemberHeaders, encodeNumber, headerChecksums, readPax,
+  Sparse10MapParser, trailerLength, blockPad, shownName, type PaxOverrides,
 } from '../../src/format/tar-header.js';
 
 const GiB = 1024 ** 3;
@@ -121,25 +121,60 @@ describe('pax', () => {
     return `${len}${body}`;
   };
 
+  const pax = (text: string, global = false) => readPax(Buffer.from(text), 'pax header', { global, maxEntries: 100 });
+  /** The overrides with the sparse map as plain regions, to compare. */
+  const plain = (o: PaxOverrides) => (o.sparse?.map ? { ...o, sparse: { ...o.sparse, map: o.sparse.map.toArray() } } : o);
+
   it('parses records and applies path, size, mtime', () => {
-    const data = Buffer.from(rec('path', 'dir/ä.img') + rec('size', '9663676416') + rec('mtime', '1262304000.5') + rec('uid', '0'));
-    expect(interpretPax(parsePax(data))).toEqual({ path: 'dir/ä.img', size: 9663676416, mtime: 1262304000.5 });
+    const data = rec('path', 'dir/ä.img') + rec('size', '9663676416') + rec('mtime', '1262304000.5') + rec('uid', '0');
+    expect(pax(data)).toEqual({ path: 'dir/ä.img', size: 9663676416, mtime: 1262304000.5 });
   });
 
   it('GNU sparse 0.0, 0.1 and 1.0', () => {
     const v00 = rec('GNU.sparse.size', '100000') + rec('GNU.sparse.numblocks', '2') + rec('GNU.sparse.offset', '0') + rec('GNU.sparse.numbytes', '10') + rec('GNU.sparse.offset', '4096') + rec('GNU.sparse.numbytes', '20') + rec('GNU.sparse.name', 'a.img');
-    expect(interpretPax(parsePax(Buffer.from(v00)))).toEqual({ path: 'a.img', sparse: { realsize: 100000, map: [{ offset: 0, length: 10 }, { offset: 4096, length: 20 }] } });
+    expect(plain(pax(v00))).toEqual({ path: 'a.img', sparse: { realsize: 100000, map: [{ offset: 0, length: 10 }, { offset: 4096, length: 20 }] } });
     const v01 = rec('GNU.sparse.size', '100000') + rec('GNU.sparse.numblocks', '2') + rec('GNU.sparse.map', '0,10,4096,20') + rec('GNU.sparse.name', 'a.img');
-    expect(interpretPax(parsePax(Buffer.from(v01)))).toEqual({ path: 'a.img', sparse: { realsize: 100000, map: [{ offset: 0, length: 10 }, { offset: 4096, length: 20 }] } });
+    expect(plain(pax(v01))).toEqual({ path: 'a.img', sparse: { realsize: 100000, map: [{ offset: 0, length: 10 }, { offset: 4096, length: 20 }] } });
+    expect(plain(pax(rec('GNU.sparse.size', '5') + rec('GNU.sparse.map', '')))).toEqual({ sparse: { realsize: 5, map: [] } });
     const v10 = rec('GNU.sparse.major', '1') + rec('GNU.sparse.minor', '0') + rec('GNU.sparse.name', 'a.img') + rec('GNU.sparse.realsize', '100000');
-    expect(interpretPax(parsePax(Buffer.from(v10)))).toEqual({ path: 'a.img', sparse: { realsize: 100000, dataMap: true } });
-    expect(() => interpretPax(parsePax(Buffer.from(rec('GNU.sparse.major', '2'))))).toThrow(/unsupported GNU sparse format 2/);
+    expect(pax(v10)).toEqual({ path: 'a.img', sparse: { realsize: 100000, dataMap: true } });
+    expect(() => pax(rec('GNU.sparse.major', '2'))).toThrow(/unsupported GNU sparse format 2/);
+  });
+
+  it('bounds what a header can make it hold', () => {
+    // No more map entries than allowed, whichever way the map is written.
+    const many = Array.from({ length: 101 }, (_, i) => `${i * 2},1`).join(',');
+    expect(() => pax(rec('GNU.sparse.size', '1000') + rec('GNU.sparse.map', many))).toThrow('pax header: GNU sparse map: sparse map entry 100 is more than the member can hold');
+    const pairs = Array.from({ length: 101 }, (_, i) => rec('GNU.sparse.offset', String(i * 2)) + rec('GNU.sparse.numbytes', '1')).join('');
+    expect(() => pax(rec('GNU.sparse.size', '1000') + pairs)).toThrow(/sparse map entry 100 is more than the member can hold/);
+    expect(() => pax(rec('GNU.sparse.numblocks', '101'))).toThrow(/GNU sparse map of 101 entries is more than a member can hold/);
+    // Regions out of order, overlapping, or with something after the end entry.
+    expect(() => pax(rec('GNU.sparse.size', '1000') + rec('GNU.sparse.map', '10,5,12,1'))).toThrow(/entry 1 at offset 12 is out of order or overlaps/);
+    expect(() => pax(rec('GNU.sparse.size', '1000') + rec('GNU.sparse.map', '10,5,0,1'))).toThrow(/entry 1 at offset 0 is out of order/);
+    expect(() => pax(rec('GNU.sparse.size', '1000') + rec('GNU.sparse.map', '10,0,20,1'))).toThrow(/entry 1 follows the zero-length entry/);
+    expect(() => pax(rec('GNU.sparse.map', '1,2') + rec('GNU.sparse.map', '3,4'))).toThrow(/more than one GNU sparse map/);
+    // Numbers too large to be exact, and sparse keys where they make no sense.
+    expect(() => pax(rec('size', '99999999999999999'))).toThrow("pax header: bad value for size: '99999999999999999'");
+    expect(() => pax(rec('GNU.sparse.map', '99999999999999999,1'))).toThrow(/malformed GNU.sparse.map/);
+    expect(() => pax(rec('GNU.sparse.size', '5'), true)).toThrow('pax header: GNU sparse keys in a global pax header');
+    expect(pax(rec('mtime', '7') + rec('path', 'x'), true)).toEqual({ mtime: 7, path: 'x' });
+  });
+
+  it('reads half a million records without recursion or keeping them', () => {
+    const one = rec('comment', 'x');
+    const data = Buffer.from(one.repeat(500_000) + rec('path', 'last.img'));
+    expect(readPax(data, 'pax header', { maxEntries: 0 })).toEqual({ path: 'last.img' });
+  });
+
+  it('shows names with control characters escaped', () => {
+    expect(shownName('a\x1b]0;owned\x07\nb\u202e.img')).toBe('a\\x1b]0;owned\\x07\\x0ab\\u202e.img');
+    expect(shownName('x'.repeat(300))).toBe(`${'x'.repeat(200)}…`);
   });
 
   it('the GNU sparse 1.0 map at the start of the data, fed byte by byte', () => {
     const text = '3\n0\n10\n4096\n20\n100000\n0\n';
     const data = Buffer.concat([Buffer.from(text), Buffer.alloc(512 - text.length), Buffer.from('DATA')]);
-    const p = new Sparse10MapParser('m');
+    const p = new Sparse10MapParser('m', { maxEntries: 3 });
     let used = 0;
     for (let i = 0; i < data.length; i++) {
       const r = p.feed(data.subarray(i, i + 1));
@@ -147,11 +182,17 @@ describe('pax', () => {
       if (r.complete) break;
     }
     expect(used).toBe(512);
-    expect(p.map).toEqual([{ offset: 0, length: 10 }, { offset: 4096, length: 20 }, { offset: 100000, length: 0 }]);
-    expect(() => new Sparse10MapParser('m').feed(Buffer.from('2\nx\n'))).toThrow('m: malformed GNU sparse 1.0 map');
+    expect(p.map.toArray()).toEqual([{ offset: 0, length: 10 }, { offset: 4096, length: 20 }, { offset: 100000, length: 0 }]);
+    expect(() => new Sparse10MapParser('m', { maxEntries: 3 }).feed(Buffer.from('2\nx\n'))).toThrow('m: malformed GNU sparse 1.0 map');
+    // The declared count is checked against what the member can hold before any entry is read.
+    expect(() => new Sparse10MapParser('m', { maxEntries: 2 }).feed(Buffer.from('3\n'))).toThrow('m: GNU sparse map of 3 entries is more than the member can hold');
+    expect(() => new Sparse10MapParser('m', { maxEntries: 5, realsize: 100 }).feed(Buffer.from('1\n90\n20\n'))).toThrow('m: sparse map entry 0 ends at 110, past the file\'s size');
   });
 
   it('rejects a malformed record', () => {
-    expect(() => parsePax(Buffer.from('99 path=x\n'), 'pax header at byte 0')).toThrow('pax header at byte 0: malformed pax record at byte 0');
+    expect(() => readPax(Buffer.from('99 path=x\n'), 'pax header at byte 0', { maxEntries: 0 })).toThrow('pax header at byte 0: malformed pax record at byte 0');
+    for (const bad of ['4 x=\n', ' 9 path=x\n', '9 path=x ', '12 =novalue\n', '99999999999999999 a=b\n']) {
+      expect(() => readPax(Buffer.from(bad), 'p', { maxEntries: 0 }), bad).toThrow(/^p: malformed pax record at byte 0$/);
+    }
   });
 });
