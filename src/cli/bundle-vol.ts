@@ -1,6 +1,6 @@
 import { accessSync, constants, realpathSync, statSync } from 'node:fs';
 import { Option } from 'commander';
-import { MetadataClient, mergeInherited, readInstanceMetadata } from '../ec2/metadata.js';
+import type { mergeInherited } from '../ec2/metadata.js';
 import { missingMappingWarnings } from '../format/manifest.js';
 import { PLAIN_FILE_NAME_RULE, isPlainFileName } from '../format/part-name.js';
 import { buildImage } from '../volume/build-image.js';
@@ -112,6 +112,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
 
     let inherited: ReturnType<typeof mergeInherited> | undefined;
     if (flags && o.inherit) {
+      const { MetadataClient, mergeInherited, readInstanceMetadata } = await import('../ec2/metadata.js');
       const md = await readInstanceMetadata(new MetadataClient());
       inherited = mergeInherited(
         { kernelId: flags.kernelId, ramdiskId: flags.ramdiskId, productCodes: flags.productCodes, blockDeviceMappings: flags.blockDeviceMappings },

@@ -1,16 +1,12 @@
 import { ToolError, UsageError, errorMessage } from '../errors.js';
 import { isAwsEndpoint } from '../aws/endpoints.js';
-import { loadProfile } from '../aws/config.js';
-import { ec2ClientFactory, endpointFor } from '../ec2/client.js';
 import { createCommand, invalidValue, markMandatory, requireFile, requireOption, runCommand, type CommonOptions } from './command.js';
 import { canPrompt, confirm } from './prompt.js';
 import { Reporter } from './reporter.js';
-import { addS3Options, targetFromFlags } from './s3-options.js';
+import { addS3Options, targetFromFlags, type S3Flags } from './s3-options.js';
 import { displayText } from '../format/display.js';
 import { PLAIN_FILE_NAME_RULE, isPlainFileName } from '../format/part-name.js';
-import type { S3Flags } from '../s3/client.js';
-import { BundleRegisteredError, deleteBundle, type RegisteredImagesCheck } from '../bundle/delete-bundle.js';
-import { S3Store } from '../store/s3-store.js';
+import type { RegisteredImagesCheck } from '../bundle/delete-bundle.js';
 
 interface Options extends CommonOptions, Partial<S3Flags> {
   profile?: string; manifest?: string; prefix?: string; clear?: boolean; yes?: boolean; deregister?: boolean; force?: boolean; ec2Check: boolean;
@@ -43,6 +39,8 @@ export function main(argv: string[] = process.argv): Promise<number> {
     if (!opts.ec2Check && (opts.deregister || opts.force)) throw new UsageError(`--${opts.deregister ? 'deregister' : 'force'} needs the EC2 check: drop --no-ec2-check`);
     const reporter = new Reporter(opts);
     const target = await targetFromFlags({ ...opts, bucket }, reporter);
+    const [{ loadProfile }, { ec2ClientFactory, endpointFor }, { BundleRegisteredError, deleteBundle }, { S3Store }] = await Promise.all([
+      import('../aws/config.js'), import('../ec2/client.js'), import('../bundle/delete-bundle.js'), import('../store/s3-store.js')]);
     let images: RegisteredImagesCheck | undefined;
     if (opts.ec2Check) {
       if (target.endpoint && !isAwsEndpoint(target.endpoint) && !endpointFor(target.region)) {

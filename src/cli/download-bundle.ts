@@ -1,12 +1,9 @@
 import { createCommand, invalidValue, markMandatory, requireDirectory, requireFile, requireOption, runCommand, type CommonOptions } from './command.js';
 import { Reporter } from './reporter.js';
-import { addS3Options, targetFromFlags } from './s3-options.js';
+import { addS3Options, targetFromFlags, type S3Flags } from './s3-options.js';
 import { bundleDocument } from './result.js';
 import { readManifest } from '../bundle/manifest-file.js';
-import type { S3Flags } from '../s3/client.js';
 import { join } from 'node:path';
-import { downloadBundle } from '../bundle/download-bundle.js';
-import { S3Store } from '../store/s3-store.js';
 import { PLAIN_FILE_NAME_RULE, isPlainFileName } from '../format/part-name.js';
 import { displayText } from '../format/display.js';
 
@@ -36,6 +33,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
     const reporter = new Reporter(opts);
     const target = await targetFromFlags({ ...opts, bucket }, reporter);
     try {
+      const [{ downloadBundle }, { S3Store }] = await Promise.all([import('../bundle/download-bundle.js'), import('../store/s3-store.js')]);
       const store = new S3Store(target, { signal });
       const result = await downloadBundle({
         source: store, manifestName, directory, privateKeyPath: opts.privatekey, concurrency: target.concurrency,

@@ -1,6 +1,3 @@
-import { migrateManifest } from '../bundle/migrate.js';
-import { ec2ClientFactory } from '../ec2/client.js';
-import { loadProfile } from '../aws/config.js';
 import { createCommand, markMandatory, requireFile, runCommand, type CommonOptions } from './command.js';
 import { UsageError } from '../errors.js';
 import { canPrompt, confirm } from './prompt.js';
@@ -46,6 +43,8 @@ export function main(argv: string[] = process.argv): Promise<number> {
     if (o.ec2cert !== undefined) requireFile(o.ec2cert, '--ec2cert');
     if (o.mapping && !o.region) throw new UsageError('If using automatic mapping, --region must be provided.');
     const reporter = new Reporter(o);
+    const [{ migrateManifest }, { ec2ClientFactory }, { loadProfile }] = await Promise.all([
+      import('../bundle/migrate.js'), import('../ec2/client.js'), import('../aws/config.js')]);
     const clients = o.mapping ? ec2ClientFactory({ accessKey: o.accessKey, secretKey: o.secretKey, profile: await loadProfile(o.profile), onRetry: announceRetry(reporter) }) : undefined;
     const result = await migrateManifest({
       manifestPath, certPath, privateKeyPath,

@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
 import { errorMessage, ToolError } from '../errors.js';
 import type { CredentialFlags } from '../aws/credentials.js';
-import { checkRegistration, registerImage, registerImageCommandLine, registerImageInput } from '../bundle/register.js';
-import { ec2ClientFactory } from '../ec2/client.js';
 import { VIRTUALIZATION_TYPES, type Detection, type VirtualizationType } from '../format/disk-detect.js';
 import type { Manifest } from '../format/manifest.js';
 import { invalidValue } from './command.js';
@@ -19,12 +17,12 @@ export function addRegisterOptions(cmd: Command): Command {
 }
 
 /** Checks the flags before anything is uploaded; the virtualization type they force, if any. */
-export function checkRegisterFlags(o: RegisterFlags): VirtualizationType | undefined {
+export async function checkRegisterFlags(o: RegisterFlags): Promise<VirtualizationType | undefined> {
   const type = o.virtualizationType;
   if (type !== undefined && !(VIRTUALIZATION_TYPES as readonly string[]).includes(type)) {
     throw invalidValue('--virtualization-type', type, `Please specify one of these values: ${VIRTUALIZATION_TYPES.join(', ')}`);
   }
-  if (o.register !== undefined) checkRegistration(o.register, o.description);
+  if (o.register !== undefined) (await import('../bundle/register.js')).checkRegistration(o.register, o.description);
   return type as VirtualizationType | undefined;
 }
 
@@ -46,6 +44,8 @@ export interface Registration {
  * saying the bundle stays where it is. Without: prints the complete `aws ec2 register-image` command. The AMI id, if any.
  */
 export async function registerOrHint(reporter: Reporter, r: Registration): Promise<string | undefined> {
+  const { registerImage, registerImageCommandLine, registerImageInput } = await import('../bundle/register.js');
+  const { ec2ClientFactory } = await import('../ec2/client.js');
   const v = r.virtualization;
   const detection = typeof v === 'string' ? undefined : v;
   const type = typeof v === 'string' ? v : v?.type;

@@ -1,7 +1,54 @@
 import type { Command } from 'commander';
 import type { FinalizeHandler, FinalizeHandlerArguments, MetadataBearer } from '@smithy/types';
 import { announceRetry, type Reporter } from './reporter.js';
-import { openS3Target, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, type S3Flags, type S3Target } from '../s3/client.js';
+import type { CredentialFlags } from '../aws/credentials.js';
+import { UsageError } from '../errors.js';
+import type { S3Target, S3TargetOptions } from '../s3/client.js';
+import { DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S } from '../s3/defaults.js';
+import { invalidValue } from './command.js';
+
+/** The S3 flags common to the S3 commands, as commander parses them. */
+export interface S3Flags extends CredentialFlags {
+  bucket: string;
+  url?: string;
+  endpointUrl?: string;
+  region?: string;
+  sigv?: string;
+  retry?: boolean;
+  pathStyle?: boolean;
+  timeout?: string;
+  concurrency?: string;
+}
+
+function positiveInt(value: string | undefined, flag: string, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max) throw invalidValue(flag, value, `a whole number from 1 to ${max} is required`);
+  return Number(value);
+}
+
+/** The flags as the library's typed options: the one place their strings are read and their wording lives. */
+export function s3TargetOptions(flags: S3Flags): S3TargetOptions {
+  const sigv = flags.sigv ?? '4';
+  if (sigv !== '2' && sigv !== '4') throw invalidValue('--sigv', sigv, 'Please specify one of these values: 2, 4');
+  if (flags.url !== undefined && flags.endpointUrl !== undefined && flags.url !== flags.endpointUrl) {
+    throw new UsageError('--url and --endpoint-url name different endpoints: give one of them');
+  }
+  const endpoint = flags.url ?? flags.endpointUrl;
+  const endpointSource = flags.url !== undefined ? '--url' : '--endpoint-url';
+  if (endpoint !== undefined) {
+    let u: URL | undefined;
+    try { u = new URL(endpoint); } catch { /* below */ }
+    if (!u) throw invalidValue(endpointSource, endpoint, 'not a URL (e.g. https://s3.amazonaws.com)');
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw invalidValue(endpointSource, endpoint, 'only http and https URLs are supported');
+  }
+  const timeout = positiveInt(flags.timeout, '--timeout', 3600);
+  return {
+    accessKey: flags.accessKey, secretKey: flags.secretKey, delegationToken: flags.delegationToken,
+    bucket: flags.bucket, endpoint, endpointSource: endpoint === undefined ? undefined : endpointSource, region: flags.region,
+    sigv: sigv === '2' ? 2 : 4, retry: flags.retry, pathStyle: flags.pathStyle,
+    timeoutMs: timeout === undefined ? undefined : timeout * 1000, concurrency: positiveInt(flags.concurrency, '--concurrency', 64),
+  };
+}
 
 /** The S3 flags of the original (-b -a -s -t --url --region --sigv --retry) plus ours (--concurrency --timeout --path-style, the AWS CLI's --profile and --endpoint-url). */
 export function addS3Options(cmd: Command): Command {
@@ -28,7 +75,8 @@ const REDACTED = new Set(['authorization', 'x-amz-security-token']);
  * endpoint, region, proxy and credentials are used and why, and logs requests with secrets redacted.
  */
 export async function targetFromFlags(flags: S3Flags & { debug?: boolean; profile?: string }, reporter: Reporter): Promise<S3Target> {
-  const target = await openS3Target(flags, {
+  const { openS3Target } = await import('../s3/client.js');
+  const target = await openS3Target({ ...s3TargetOptions(flags), profile: flags.profile }, {
     onRetry: announceRetry(reporter),
   });
   if (flags.debug) {

@@ -3,18 +3,15 @@ import { UsageError } from '../errors.js';
 import { createCommand, invalidValue, markMandatory, requireFile, requireOption, runCommand, type CommonOptions } from './command.js';
 import { addRegisterOptions, checkRegisterFlags, registerOrHint, type RegisterFlags } from './register-options.js';
 import { Reporter } from './reporter.js';
-import { addS3Options, targetFromFlags } from './s3-options.js';
+import { addS3Options, targetFromFlags, type S3Flags } from './s3-options.js';
 import { displayText } from '../format/display.js';
 import { bundleDocument } from './result.js';
 import { readManifest } from '../bundle/manifest-file.js';
-import type { S3Flags } from '../s3/client.js';
 import { loadManifest } from '../bundle/manifest-file.js';
-import { uploadBundle } from '../bundle/upload-bundle.js';
-import { detectBundleVirtualization } from '../bundle/virtualization.js';
 import type { Detection, VirtualizationType } from '../format/disk-detect.js';
 import type { OperationStep } from '../events.js';
 import { DirectoryStore } from '../store/directory-store.js';
-import { ACLS, S3Store, type Acl } from '../store/s3-store.js';
+import { ACLS, type Acl } from '../s3/defaults.js';
 
 interface Options extends CommonOptions, Partial<S3Flags>, RegisterFlags {
   profile?: string; manifest?: string; acl?: string; directory?: string; part?: string; skipmanifest?: boolean; location?: string; privatekey?: string;
@@ -60,7 +57,10 @@ export function main(argv: string[] = process.argv): Promise<number> {
     if (opts.location !== undefined && !LOCATIONS.includes(opts.location) && !/^[a-z]{2}(-[a-z]+)+-\d$/.test(opts.location)) {
       throw invalidValue('--location', opts.location, `Please specify one of these values: ${LOCATIONS.join(', ')}`);
     }
-    const forced = checkRegisterFlags(opts);
+    const forced = await checkRegisterFlags(opts);
+    // The AWS SDK is loaded only now, so that --help and bad flags answer at once.
+    const [{ uploadBundle }, { detectBundleVirtualization }, { S3Store }] = await Promise.all([
+      import('../bundle/upload-bundle.js'), import('../bundle/virtualization.js'), import('../store/s3-store.js')]);
     if (opts.register !== undefined && opts.skipmanifest) throw new UsageError('--register needs the manifest in the bucket: drop --skipmanifest');
     if (opts.privatekey !== undefined) requireFile(opts.privatekey, '--privatekey');
     const reporter = new Reporter(opts);

@@ -9,17 +9,20 @@ import { createSigV2Signer } from './sigv2.js';
 import { describeS3Error } from './errors.js';
 import { DEFAULT_ATTEMPTS, RETRY_FLAG_ATTEMPTS, withRetry, type RetryPolicy } from '../aws/retry.js';
 
-/** The S3 flags common to the three commands, as parsed by commander. */
-export interface S3Flags extends CredentialFlags {
+/** Where and how to reach one bucket: typed values (the CLI turns its flags into these in src/cli/s3-options.ts). */
+export interface S3TargetOptions extends CredentialFlags {
+  /** BUCKET[/key/prefix], or s3://BUCKET/prefix. */
   bucket: string;
-  url?: string;
-  endpointUrl?: string;
+  /** An http(s) endpoint URL, and what named it (for messages); else the AWS settings', else AWS's own. */
+  endpoint?: string;
+  endpointSource?: string;
   region?: string;
-  sigv?: string;
+  sigv?: 2 | 4;
+  /** More attempts for transient failures (the original's --retry). */
   retry?: boolean;
   pathStyle?: boolean;
-  timeout?: string;
-  concurrency?: string;
+  timeoutMs?: number;
+  concurrency?: number;
 }
 
 /** A client bound to one bucket, with everything the transfer functions need. */
@@ -43,18 +46,8 @@ export interface S3Target {
   caSource: string | undefined;
 }
 
-export const DEFAULT_URL = 'https://s3.amazonaws.com';
-export const DEFAULT_REGION = 'us-east-1';
-export const DEFAULT_CONCURRENCY = 4;
-export const DEFAULT_TIMEOUT_S = 60;
-
-function positiveInt(value: string | undefined, flag: string, fallback: number, max = 1000): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max) {
-    throw new UsageError(`${flag} has invalid value '${value}': a whole number from 1 to ${max} is required`);
-  }
-  return Number(value);
-}
+import { DEFAULT_CONCURRENCY, DEFAULT_REGION, DEFAULT_TIMEOUT_S } from './defaults.js';
+export { DEFAULT_CONCURRENCY, DEFAULT_REGION, DEFAULT_TIMEOUT_S, DEFAULT_URL } from './defaults.js';
 
 function parseEndpoint(value: string, what: string): string {
   let u: URL;
@@ -79,19 +72,14 @@ export interface TargetOptions {
  * AWS_ENDPOINT_URL, the profile) and addressing, region, credentials, proxy and CA bundle, signature version, plain
  * (non-aws-chunked) bodies, our retry policy.
  */
-export function createS3Target(flags: S3Flags, opts: TargetOptions = {}): S3Target {
+export function createS3Target(flags: S3TargetOptions, opts: TargetOptions = {}): S3Target {
   const env = opts.env ?? process.env;
   const profile = opts.profile ?? NO_PROFILE;
   const { bucket, keyPrefix } = parseBucketArgument(flags.bucket);
-  const sigvText = flags.sigv ?? '4';
-  if (sigvText !== '2' && sigvText !== '4') throw new UsageError(`--sigv has invalid value '${sigvText}': Please specify one of these values: 2, 4`);
-  const sigv = sigvText === '2' ? 2 : 4;
-  if (flags.url !== undefined && flags.endpointUrl !== undefined && flags.url !== flags.endpointUrl) {
-    throw new UsageError('--url and --endpoint-url name different endpoints: give one of them');
-  }
-  const given = flags.url ?? flags.endpointUrl;
+  const sigv = flags.sigv ?? 4;
+  const given = flags.endpoint;
   const configured: Sourced<string> | undefined = given !== undefined
-    ? { value: parseEndpoint(given, flags.url !== undefined ? '--url' : '--endpoint-url'), source: flags.url !== undefined ? '--url' : '--endpoint-url' }
+    ? { value: parseEndpoint(given, flags.endpointSource ?? 'the endpoint'), source: flags.endpointSource ?? 'the endpoint' }
     : (() => { const c = configuredEndpoint('s3', profile, env); return c && { value: parseEndpoint(c.value, c.source), source: c.source }; })();
   const endpoint = configured?.value;
   const fromUrl = given !== undefined && endpoint ? regionFromEndpoint(endpoint) : undefined;
@@ -100,8 +88,8 @@ export function createS3Target(flags: S3Flags, opts: TargetOptions = {}): S3Targ
     ?? configuredRegion(undefined, undefined, profile, env) ?? { value: DEFAULT_REGION, source: 'the default' };
   const region = regionFound.value;
   const pathStyle = usePathStyle(bucket, endpoint, flags.pathStyle);
-  const concurrency = positiveInt(flags.concurrency, '--concurrency', DEFAULT_CONCURRENCY, 64);
-  const timeoutMs = positiveInt(flags.timeout, '--timeout', DEFAULT_TIMEOUT_S, 3600) * 1000;
+  const concurrency = flags.concurrency ?? DEFAULT_CONCURRENCY;
+  const timeoutMs = flags.timeoutMs ?? DEFAULT_TIMEOUT_S * 1000;
   const { credentials, source } = resolveCredentials(flags, env, profile);
   const ca = caBundle(profile, env);
 
@@ -165,7 +153,7 @@ async function bucketRegion(target: S3Target): Promise<string | undefined> {
  * region, the bucket's own region for an existing bucket (one HeadBucket; S3 reports the region even when it refuses
  * the request): every request then goes to the right place at once, and a PUT never has to be redirected.
  */
-export async function openS3Target(flags: S3Flags & { profile?: string }, opts: Omit<TargetOptions, 'profile' | 'bucketRegion'> = {}): Promise<S3Target> {
+export async function openS3Target(flags: S3TargetOptions & { profile?: string }, opts: Omit<TargetOptions, 'profile' | 'bucketRegion'> = {}): Promise<S3Target> {
   const env = opts.env ?? process.env;
   const profile = await loadProfile(flags.profile, env);
   const first = createS3Target(flags, { ...opts, profile });

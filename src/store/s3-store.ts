@@ -8,9 +8,9 @@ import type { S3Target } from '../s3/client.js';
 import { idleWatchdog } from '../s3/idle-watchdog.js';
 import { collectExactly, partLengthError, partSums, provisionalName, type PartStore, type PartSums, type PartWriter, type WriterOptions } from './part-store.js';
 
-/** The canned ACLs a bundle can be written with; EC2 needs aws-exec-read (or public-read) to read it. */
-export const ACLS = ['aws-exec-read', 'public-read', 'bucket-owner-full-control', 'private'] as const;
-export type Acl = (typeof ACLS)[number];
+import { ACLS, type Acl } from '../s3/defaults.js';
+
+export { ACLS, type Acl };
 
 /** A bundle under an S3 key prefix. Parts are written with the ACL and Content-MD5, retried from memory. */
 export class S3Store implements PartStore {
