@@ -23,3 +23,19 @@ export const SKIP_SLOW = process.env.AMITOOLS_SKIP_SLOW === '1' && process.env.C
 export function skipNotice(skipped: boolean, reason: string): void {
   if (skipped) process.stderr.write(`[skipped] ${reason}\n`);
 }
+
+/**
+ * Why a suite cannot run here, or undefined: AMITOOLS_SKIP_SLOW for slow suites, a missing command, or not root.
+ * The reason is printed (skipNotice) so that a skipped suite is named in the output.
+ */
+export function unmetPrerequisite(suite: string, o: { slow?: boolean; commands?: string[]; root?: boolean }): string | undefined {
+  const missing = o.slow && SKIP_SLOW ? 'AMITOOLS_SKIP_SLOW=1'
+    : o.root && process.getuid?.() !== 0 ? 'it needs root'
+    : o.commands?.filter((c) => !onPath(c)).map((c) => `${c} is not installed`).join(', ') || undefined;
+  skipNotice(missing !== undefined, `${suite}: ${missing}`);
+  return missing;
+}
+
+function onPath(command: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((d) => d !== '' && existsSync(join(d, command)));
+}

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { loadManifest } from '../../src/bundle/manifest-file.js';
 import { detectBundleVirtualization } from '../../src/bundle/virtualization.js';
 import { DirectoryStore } from '../../src/store/directory-store.js';
-import { key, SKIP_SLOW } from '../helpers/paths.js';
+import { key, unmetPrerequisite } from '../helpers/paths.js';
 import { runCli } from '../helpers/run.js';
 import { partitionTable } from '../helpers/volume-debugfs.js';
 import { BOOT_MARKER, bootImage, bootTestScript, ensureDebianTree } from '../helpers/volume-debian.js';
@@ -36,7 +36,8 @@ const BUNDLE_FLAGS = ['-c', key('user-cert.pem'), '-k', key('user-key.pem'), '-u
 
 // The proof: a real Debian root filesystem, bundled by ec2-bundle-vol and unbundled, boots from its own MBR
 // (GRUB 2, or legacy GRUB when the volume has only its stage files).
-describe.skipIf(SKIP_SLOW)('ec2-bundle-vol: the unbundled image boots (debootstrap + qemu)', () => {
+const unmet = unmetPrerequisite('boot test', { slow: true, root: true, commands: ['debootstrap', 'qemu-system-x86_64', 'mke2fs', 'sfdisk', 'rsync', 'grub-mkimage'] });
+describe.skipIf(unmet !== undefined)('ec2-bundle-vol: the unbundled image boots (debootstrap + qemu)', () => {
   let work: string;
   let tree: string;
 

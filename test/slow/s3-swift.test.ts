@@ -3,13 +3,14 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetBucketLocationCommand, S3Client } from '@aws-sdk/client-s3';
 import { caseImage, readCase, sha1File } from '../helpers/images.js';
-import { key, SKIP_SLOW } from '../helpers/paths.js';
+import { key, unmetPrerequisite } from '../helpers/paths.js';
 import { runCli } from '../helpers/run.js';
 import { scratch } from '../helpers/bundles.js';
 import { startSwift, type Swift } from '../helpers/swift.js';
 
 // The strict server: real SigV2/SigV4 checks, Content-MD5 checked (BadDigest), locations enforced.
-describe.skipIf(SKIP_SLOW)('S3 commands on OpenStack Swift (s3api)', () => {
+const unmet = unmetPrerequisite('Swift suite', { slow: true, commands: ['swift-proxy-server', 'swift-ring-builder'] });
+describe.skipIf(unmet !== undefined)('S3 commands on OpenStack Swift (s3api)', () => {
   let swift: Swift;
   let work: ReturnType<typeof scratch>;
   let bundleDir: string;
