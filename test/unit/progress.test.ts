@@ -30,7 +30,7 @@ describe('upload progress', () => {
   });
 
   it('reports bytes as each part is read into its request, ending at the total', async () => {
-    const target = createS3Target({ bucket: 'progress', url: server.url, accessKey: 'S3RVER', secretKey: 'S3RVER', concurrency: '1' }, { env: {} });
+    const target = createS3Target({ bucket: 'progress', endpoint: server.url, accessKey: 'S3RVER', secretKey: 'S3RVER', concurrency: 1 }, { env: {} });
     const calls: [number, number, number][] = [];
     try {
       await uploadBundle({ store: new S3Store(target), manifestPath: bundle.manifest, onEvent: (e) => { if (e.type === 'progress') calls.push([e.bytes, e.totalBytes!, e.parts!]); } });

@@ -171,7 +171,7 @@ describe('endpoints from the SDK\'s standard variables', () => {
     const env = { AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9000/', AWS_ACCESS_KEY_ID: 'A', AWS_SECRET_ACCESS_KEY: 'S' };
     const t = createS3Target({ bucket: 'dns-safe' }, { env });
     expect([t.endpoint, t.pathStyle]).toEqual(['http://127.0.0.1:9000', true]);
-    expect(createS3Target({ bucket: 'dns-safe', url: 'https://s3.eu-west-1.amazonaws.com' }, { env }).endpoint).toBe('https://s3.eu-west-1.amazonaws.com');
+    expect(createS3Target({ bucket: 'dns-safe', endpoint: 'https://s3.eu-west-1.amazonaws.com' }, { env }).endpoint).toBe('https://s3.eu-west-1.amazonaws.com');
     expect(createS3Target({ bucket: 'dns-safe' }, { env: { AWS_ENDPOINT_URL: 'http://localhost:1' } }).endpoint).toBe('http://localhost:1');
     expect(() => createS3Target({ bucket: 'b' }, { env: { AWS_ENDPOINT_URL_S3: 'ftp://x' } })).toThrow(/AWS_ENDPOINT_URL_S3/);
     expect([isAwsEndpoint('https://s3.amazonaws.com'), isAwsEndpoint('https://ec2.cn-north-1.amazonaws.com.cn'), isAwsEndpoint('http://127.0.0.1:9000'), isAwsEndpoint('https://minio.example.com')])

@@ -3,6 +3,7 @@ import { createHmac } from 'node:crypto';
 import { ListObjectsCommand } from '@aws-sdk/client-s3';
 import { parseBucketArgument, regionFromEndpoint, regionOfLocation, usePathStyle } from '../../src/s3/location.js';
 import { signV2, stringToSignV2 } from '../../src/s3/sigv2.js';
+import { s3TargetOptions } from '../../src/cli/s3-options.js';
 import { createS3Target } from '../../src/s3/client.js';
 import { resolveCredentials } from '../../src/aws/credentials.js';
 import { isTransient } from '../../src/aws/retry.js';
@@ -54,9 +55,9 @@ describe('bucket argument and addressing', () => {
 
   it('builds virtual-hosted and path-style URLs and keeps the port of --url', async () => {
     const c = { accessKey: 'AKID', secretKey: 'x' };
-    expect(await requestUrl({ ...c, bucket: 'my-bucket/p', url: 'https://s3.example.com:8443' })).toBe('https://my-bucket.s3.example.com:8443/');
-    expect(await requestUrl({ ...c, bucket: 'my.bucket', url: 'https://s3.example.com:8443' })).toBe('https://s3.example.com:8443/my.bucket/');
-    expect(await requestUrl({ ...c, bucket: 'my-bucket', url: 'https://s3.example.com:8443', pathStyle: true })).toBe('https://s3.example.com:8443/my-bucket/');
+    expect(await requestUrl({ ...c, bucket: 'my-bucket/p', endpoint: 'https://s3.example.com:8443' })).toBe('https://my-bucket.s3.example.com:8443/');
+    expect(await requestUrl({ ...c, bucket: 'my.bucket', endpoint: 'https://s3.example.com:8443' })).toBe('https://s3.example.com:8443/my.bucket/');
+    expect(await requestUrl({ ...c, bucket: 'my-bucket', endpoint: 'https://s3.example.com:8443', pathStyle: true })).toBe('https://s3.example.com:8443/my-bucket/');
     expect(await requestUrl({ ...c, bucket: 'my-bucket', region: 'eu-west-1' })).toBe('https://my-bucket.s3.eu-west-1.amazonaws.com/');
   });
 });
@@ -71,10 +72,12 @@ describe('credentials', () => {
     expect(() => resolveCredentials({ bucket: 'b', accessKey: 'A' }, noEnv)).toThrow(/--secret-key/);
   });
 
-  it('refuses a bad --sigv, --concurrency and --url', () => {
-    expect(() => createS3Target({ bucket: 'b', sigv: '3' }, { env: noEnv })).toThrow(/--sigv has invalid value '3'/);
-    expect(() => createS3Target({ bucket: 'b', concurrency: '0' }, { env: noEnv })).toThrow(/--concurrency has invalid value/);
-    expect(() => createS3Target({ bucket: 'b', url: 'ftp://x' }, { env: noEnv })).toThrow(/--url has invalid value/);
+  it('refuses a bad --sigv, --concurrency and --url (the flags are read in the CLI; the library takes typed values)', () => {
+    expect(() => s3TargetOptions({ bucket: 'b', sigv: '3' })).toThrow(/--sigv has invalid value '3'/);
+    expect(() => s3TargetOptions({ bucket: 'b', concurrency: '0' })).toThrow(/--concurrency has invalid value/);
+    expect(() => s3TargetOptions({ bucket: 'b', url: 'ftp://x' })).toThrow(/--url has invalid value/);
+    expect(s3TargetOptions({ bucket: 'b', sigv: '2', concurrency: '8', timeout: '5', url: 'http://h:1' }))
+      .toMatchObject({ sigv: 2, concurrency: 8, timeoutMs: 5000, endpoint: 'http://h:1', endpointSource: '--url' });
   });
 });
 

@@ -30,7 +30,7 @@ afterAll(async () => {
 });
 
 function s3Store(prefix: string): S3Store {
-  return new S3Store(createS3Target({ bucket: `store/${prefix}`, url: server.url, accessKey: 'S3RVER', secretKey: 'S3RVER' }));
+  return new S3Store(createS3Target({ bucket: `store/${prefix}`, endpoint: server.url, accessKey: 'S3RVER', secretKey: 'S3RVER' }));
 }
 
 /** Part files anywhere we could have written them: the work dir and the temp dir. */
