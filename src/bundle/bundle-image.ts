@@ -9,6 +9,8 @@ import { PartSink } from '../stream/part-sink.js';
 import { createTarPack, describeImage } from '../stream/tar-pack.js';
 import { writeFileAtomically } from '../stream/atomic-write.js';
 
+export { DEFAULT_GZIP_LEVEL } from '../stream/gzip-parallel.js';
+
 export interface BundleOptions {
   image: string;
   prefix?: string;
@@ -24,6 +26,10 @@ export interface BundleOptions {
   blockDeviceMappings?: BlockDeviceMapping[];
   ancestry?: string[];
   kernelName?: string;
+  /** gzip level, 0 (stored) to 9; default DEFAULT_GZIP_LEVEL. */
+  compressionLevel?: number;
+  /** Compression threads; default one per core. */
+  threads?: number;
   onProgress?: (bytesRead: number, total: number) => void;
   onPart?: (filename: string) => void;
 }
@@ -50,7 +56,7 @@ export async function bundleImage(o: BundleOptions): Promise<BundleResult> {
   const sink = new PartSink(o.destination, name);
   let written;
   try {
-    await pipeline(createTarPack(source), tap, createParallelGzip(), createCipheriv('aes-128-cbc', key, iv), sink);
+    await pipeline(createTarPack(source), tap, createParallelGzip({ level: o.compressionLevel, workers: o.threads }), createCipheriv('aes-128-cbc', key, iv), sink);
     written = await sink.finish();
   } catch (err) {
     await sink.abort();

@@ -1,6 +1,6 @@
 // Worker thread of createParallelGzip: deflates one chunk per message.
 import { parentPort } from 'node:worker_threads';
-import { constants, deflateRawSync } from 'node:zlib';
+import { deflateChunk } from './deflate-chunk.js';
 
 export interface GzipJob { seq: number; data: Uint8Array; dictionary?: Uint8Array; level: number }
 /** `input` is the job's chunk buffer handed back for reuse: buffers that die in this thread pile up until V8's
@@ -13,14 +13,9 @@ const port = parentPort;
 port.on('message', (job: GzipJob) => {
   let output: Buffer;
   try {
-    output = deflateRawSync(job.data, {
-      level: job.level,
-      // Sync flush: the output ends byte-aligned and not final, so the next chunk's blocks can follow it directly.
-      finishFlush: constants.Z_SYNC_FLUSH,
-      // Room for the worst case (stored blocks) in ONE output buffer, which we then hand over whole.
-      chunkSize: job.data.length + (job.data.length >> 8) + 1024,
-      ...(job.dictionary ? { dictionary: job.dictionary } : {}),
-    });
+    const data = Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength);
+    const dictionary = job.dictionary && Buffer.from(job.dictionary.buffer, job.dictionary.byteOffset, job.dictionary.byteLength);
+    output = deflateChunk(data, dictionary, job.level);
   } catch (err) {
     port.postMessage({ seq: job.seq, error: err instanceof Error ? err.message : String(err) } satisfies GzipJobResult);
     return;
