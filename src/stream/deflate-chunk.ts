@@ -79,52 +79,53 @@ function writeStored(out: Buffer, at: number, src: Buffer): number {
 }
 
 const zeroChunks = new Map<string, Buffer>();
-let zeros = Buffer.alloc(0);
+const ZEROS = Buffer.alloc(SEGMENT);
 
 function allZero(b: Buffer): boolean {
-  if (zeros.length < b.length) zeros = Buffer.alloc(b.length);
-  return b.equals(zeros.subarray(0, b.length));
+  for (let off = 0; off < b.length; off += SEGMENT) {
+    const n = Math.min(SEGMENT, b.length - off);
+    if (!b.subarray(off, off + n).equals(ZEROS.subarray(0, n))) return false;
+  }
+  return true;
 }
 
 /**
- * Raw deflate of one chunk whose preceding input (up to 32 KiB) is `dictionary`: deflated at `level` where it
- * compresses, stored blocks where a segment looks incompressible; everything stored at level 0. The output depends
- * only on (data, dictionary, level), so it is the same whichever worker makes it.
+ * Raw deflate of one chunk whose preceding input (up to 32 KiB) is `dictionary`, as pieces to be written in order:
+ * deflated at `level` where it compresses, stored blocks where a segment looks incompressible, everything stored at
+ * level 0. Each piece owns its memory (the stored ones share a buffer), so a worker can hand them all over without
+ * leaving garbage behind. The output depends only on (data, dictionary, level), so it is the same whichever worker
+ * makes it.
  */
-export function deflateChunk(data: Buffer, dictionary: Buffer | undefined, level: number): Buffer {
+export function deflateChunk(data: Buffer, dictionary: Buffer | undefined, level: number): Buffer[] {
   const n = data.length;
-  if (n === 0) return Buffer.alloc(0);
+  if (n === 0) return [];
   // Runs of written zeros (unused space of a non-sparse disk image) are common: their output is memoized.
   const zeroKey = level > 0 && n >= SEGMENT && allZero(data) && (!dictionary || (dictionary.length === WINDOW && allZero(dictionary)))
     ? `${level}:${n}:${dictionary ? 1 : 0}` : undefined;
   const known = zeroKey && zeroChunks.get(zeroKey);
-  if (known) return Buffer.from(known);
+  if (known) return [Buffer.from(known)];
 
   const segments = Math.ceil(n / SEGMENT);
   const stored: boolean[] = [];
   for (let s = 0; s < segments; s++) stored.push(level === 0 || estimateEntropy(data.subarray(s * SEGMENT, (s + 1) * SEGMENT)) >= STORE_ENTROPY);
 
-  // Runs of segments of one kind: a deflated run's output, or a stored run's input range.
-  const runs: Array<{ from: number; to: number; deflated?: Buffer }> = [];
+  // Runs of segments of one kind; the stored runs share one buffer.
+  const runs: Array<{ from: number; to: number; stored: boolean }> = [];
   for (let s = 0; s < segments;) {
     let e = s + 1;
     while (e < segments && stored[e] === stored[s]) e++;
-    const from = s * SEGMENT;
-    const to = Math.min(n, e * SEGMENT);
-    runs.push(stored[s] ? { from, to } : { from, to, deflated: deflateRun(data, dictionary, from, to, level) });
+    runs.push({ from: s * SEGMENT, to: Math.min(n, e * SEGMENT), stored: stored[s]! });
     s = e;
   }
-  if (runs.length === 1 && runs[0]!.deflated) {
-    const out = runs[0]!.deflated;
-    if (zeroKey) zeroChunks.set(zeroKey, Buffer.from(out));
-    return out;
-  }
-  const total = runs.reduce((a, r) => a + (r.deflated ? r.deflated.length : storedLength(r.to - r.from)), 0);
-  const out = Buffer.allocUnsafeSlow(total);
+  const storedBytes = runs.reduce((a, r) => a + (r.stored ? storedLength(r.to - r.from) : 0), 0);
+  const storedBuf = storedBytes > 0 ? Buffer.allocUnsafeSlow(storedBytes) : undefined;
   let at = 0;
-  for (const r of runs) {
-    if (r.deflated) at += r.deflated.copy(out, at);
-    else at = writeStored(out, at, data.subarray(r.from, r.to));
-  }
-  return out;
+  const pieces = runs.map((r) => {
+    if (!r.stored) return deflateRun(data, dictionary, r.from, r.to, level);
+    const start = at;
+    at = writeStored(storedBuf!, at, data.subarray(r.from, r.to));
+    return storedBuf!.subarray(start, at);
+  });
+  if (zeroKey) zeroChunks.set(zeroKey, Buffer.from(pieces[0]!));
+  return pieces;
 }

@@ -51,7 +51,7 @@ class ParallelGzip extends Transform {
   private readonly script: string;
   private readonly slots: Slot[] = [];
   private readonly queue: GzipJob[] = [];
-  private readonly done = new Map<number, Buffer>();
+  private readonly done = new Map<number, Buffer[]>();
   private readonly spare: Buffer[] = []; // chunk buffers back from the workers
   private waiters: Array<() => void> = [];
   private nextSeq = 0;
@@ -73,13 +73,20 @@ class ParallelGzip extends Transform {
     if (!Number.isInteger(this.level) || this.level < 0 || this.level > 9) throw new RangeError(`gzip level must be 0-9, not ${opts.level}`);
     if (!Number.isInteger(this.maxWorkers) || this.maxWorkers < 1) throw new RangeError(`gzip workers must be a positive integer, not ${opts.workers}`);
     if (!Number.isInteger(this.chunkSize) || this.chunkSize < 1) throw new RangeError(`gzip chunkSize must be a positive integer, not ${opts.chunkSize}`);
-    this.maxInFlight = 2 * this.maxWorkers;
+    // One chunk per worker and two queued: each further in-flight chunk costs 2 MiB (input and output).
+    this.maxInFlight = this.maxWorkers + 2;
     this.script = workerPath();
     this.push(gzipHeader(this.level));
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.consume(chunk).then(() => cb(), cb);
+  }
+
+  override _read(size: number): void {
+    super._read(size);
+    // The consumer wants more: input waiting for room in the output may go on, once the chunk being read is taken.
+    process.nextTick(() => this.wake());
   }
 
   override _flush(cb: TransformCallback): void {
@@ -103,7 +110,8 @@ class ParallelGzip extends Transform {
         this.submit(this.cur);
         this.cur = null;
         this.curLen = 0;
-        await this.until(() => this.inFlight < this.maxInFlight);
+        // Output waiting for the consumer is bounded here: results arrive outside _transform, so Transform can't.
+        await this.until(() => this.inFlight < this.maxInFlight && this.readableLength < this.readableHighWaterMark);
       }
     }
   }
@@ -164,14 +172,12 @@ class ParallelGzip extends Transform {
     slot.worker.unref();
     if ('error' in msg) return this.fail(new Error(`gzip worker could not deflate chunk ${msg.seq}: ${msg.error}`));
     if (msg.input.buffer.byteLength === this.chunkSize && this.spare.length <= this.maxInFlight) this.spare.push(Buffer.from(msg.input.buffer));
-    // The output sits in a buffer sized for the worst case: keep a small one in a buffer of its own size.
-    const { output } = msg;
-    const small = output.byteLength < output.buffer.byteLength / 4;
-    this.done.set(msg.seq, small ? Buffer.from(output) : Buffer.from(output.buffer, output.byteOffset, output.byteLength));
+    // A piece that is a small part of its buffer (zlib's is sized for the worst case) is copied, so the buffer can go.
+    this.done.set(msg.seq, msg.output.map((p) => (p.byteLength < p.buffer.byteLength / 4 ? Buffer.from(p) : Buffer.from(p.buffer, p.byteOffset, p.byteLength))));
     for (let out = this.done.get(this.nextOut); out; out = this.done.get(this.nextOut)) {
       this.done.delete(this.nextOut++);
       this.inFlight--;
-      if (!this.destroyed) this.push(out);
+      if (!this.destroyed) for (const piece of out) this.push(piece);
     }
     this.dispatch();
     this.wake();

@@ -3,25 +3,26 @@ import { parentPort } from 'node:worker_threads';
 import { deflateChunk } from './deflate-chunk.js';
 
 export interface GzipJob { seq: number; data: Uint8Array; dictionary?: Uint8Array; level: number }
-/** `input` is the job's chunk buffer handed back for reuse: buffers that die in this thread pile up until V8's
- *  external-memory limit (~64 MiB per isolate) forces a collection, because the worker allocates few JS objects. */
-export type GzipJobResult = { seq: number; output: Uint8Array; input: Uint8Array } | { seq: number; error: string };
+/** `output` are the chunk's pieces in order. `input` is the job's chunk buffer handed back for reuse: buffers that
+ *  die in this thread pile up until V8's external-memory limit (~64 MiB per isolate) forces a collection, because
+ *  the worker allocates few JS objects; so everything this thread allocates is handed over too. */
+export type GzipJobResult = { seq: number; output: Uint8Array[]; input: Uint8Array } | { seq: number; error: string };
 
 if (!parentPort) throw new Error('gzip-worker.js must run in a worker thread');
 const port = parentPort;
 
+const view = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
 port.on('message', (job: GzipJob) => {
-  let output: Buffer;
+  let pieces: Buffer[];
   try {
-    const data = Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength);
-    const dictionary = job.dictionary && Buffer.from(job.dictionary.buffer, job.dictionary.byteOffset, job.dictionary.byteLength);
-    output = deflateChunk(data, dictionary, job.level);
+    pieces = deflateChunk(view(job.data), job.dictionary && view(job.dictionary), job.level);
   } catch (err) {
     port.postMessage({ seq: job.seq, error: err instanceof Error ? err.message : String(err) } satisfies GzipJobResult);
     return;
   }
   // Never transfer what may be a slab of Buffer's shared pool (exactly Buffer.poolSize bytes): copy that instead.
-  const owned = output.buffer.byteLength !== Buffer.poolSize;
-  const result: GzipJobResult = { seq: job.seq, output: owned ? output : new Uint8Array(output), input: job.data };
-  port.postMessage(result, [result.output.buffer as ArrayBuffer, job.data.buffer as ArrayBuffer]);
+  const output = pieces.map((p) => (p.buffer.byteLength === Buffer.poolSize ? new Uint8Array(p) : p));
+  const transfer = new Set<ArrayBuffer>([job.data.buffer as ArrayBuffer, ...output.map((p) => p.buffer as ArrayBuffer)]);
+  port.postMessage({ seq: job.seq, output, input: job.data } satisfies GzipJobResult, [...transfer]);
 });
