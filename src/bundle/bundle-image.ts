@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { assertKeyMatchesCertificate, encryptForCertificate, loadCertificate, loadPrivateKey, signHex } from '../crypto/keys.js';
 import { buildManifestXml, buildSignedText, toolBundler, type BlockDeviceMapping, type Manifest } from '../format/manifest.js';
-import { DigestTap } from '../stream/digest-tap.js';
+import { ThreadedDigestTap } from '../stream/threaded-digest-tap.js';
 import { createParallelGzip } from '../stream/gzip-parallel.js';
 import { PartSink } from '../stream/part-sink.js';
 import { createTarPack, describeImage } from '../stream/tar-pack.js';
@@ -52,7 +52,7 @@ export async function bundleImage(o: BundleOptions): Promise<BundleResult> {
   const iv = randomBytes(16);
 
   const total = source.sparseMap ? source.sparseMap.reduce((n, r) => n + r.length, 0) : source.size;
-  const tap = new DigestTap(o.onProgress && ((n) => o.onProgress!(Math.min(n, total), total)));
+  const tap = new ThreadedDigestTap(o.onProgress && ((n) => o.onProgress!(Math.min(n, total), total)));
   const sink = new PartSink(o.destination, name);
   let written;
   try {

@@ -6,7 +6,7 @@ import { createGunzip } from 'node:zlib';
 import { ToolError } from '../errors.js';
 import { decryptWithKey, loadPrivateKey } from '../crypto/keys.js';
 import type { Manifest } from '../format/manifest.js';
-import { DigestTap } from '../stream/digest-tap.js';
+import { ThreadedDigestTap } from '../stream/threaded-digest-tap.js';
 import { createPartSource, type OpenPart } from '../stream/part-source.js';
 import { TarExtract } from '../stream/tar-extract.js';
 import { readManifest } from './manifest-file.js';
@@ -42,7 +42,7 @@ export function partsFromDirectory(dir: string): OpenPart {
 export async function unbundle(o: UnbundleOptions, openPart: OpenPart = partsFromDirectory(o.sourceDir)): Promise<{ files: string[] }> {
   const manifest = await readManifest(o.manifestPath, o.certPath);
   const { keyHex, ivHex } = decryptBundleKey(manifest, loadPrivateKey(o.privateKeyPath), o.privateKeyPath);
-  const tap = new DigestTap(o.onProgress && ((n) => o.onProgress!(n, manifest.size)));
+  const tap = new ThreadedDigestTap(o.onProgress && ((n) => o.onProgress!(n, manifest.size)));
   const extract = new TarExtract({ directory: o.destination });
   const decipher = createDecipheriv('aes-128-cbc', Buffer.from(keyHex, 'hex'), Buffer.from(ivHex, 'hex'));
   try {

@@ -2,13 +2,12 @@
 // chunks, each deflated raw in a worker (deflate-chunk.ts: the previous 32 KiB as dictionary, stored blocks for
 // incompressible segments, ending byte-aligned), so the outputs concatenate into one deflate stream; an empty final
 // block, CRC-32 and ISIZE close it.
-import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
 import type { GzipJob, GzipJobResult } from './gzip-worker.js';
+import { workerScript } from './worker-script.js';
 
 export interface ParallelGzipOptions {
   /** 0 (stored) to 9; default DEFAULT_GZIP_LEVEL. */
@@ -30,15 +29,6 @@ const FINAL_BLOCK = Buffer.from([0x03, 0x00]);
 export function gzipHeader(level: number): Buffer {
   const xfl = level === 9 ? 2 : level <= 1 ? 4 : 0;
   return Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, xfl, 0x03]);
-}
-
-/** The compiled worker beside this module; vitest runs the TypeScript sources, whose worker only exists built in dist/. */
-function workerPath(): string {
-  const here = import.meta.url;
-  const url = here.endsWith('.ts') ? new URL('../../dist/stream/gzip-worker.js', here) : new URL('./gzip-worker.js', here);
-  const path = fileURLToPath(url);
-  if (!existsSync(path)) throw new Error(`gzip worker ${path} is missing: build the project with 'npx tsc -p .'`);
-  return path;
 }
 
 interface Slot { worker: Worker; busy: boolean }
@@ -75,7 +65,7 @@ class ParallelGzip extends Transform {
     if (!Number.isInteger(this.chunkSize) || this.chunkSize < 1) throw new RangeError(`gzip chunkSize must be a positive integer, not ${opts.chunkSize}`);
     // One chunk per worker and two queued: each further in-flight chunk costs 2 MiB (input and output).
     this.maxInFlight = this.maxWorkers + 2;
-    this.script = workerPath();
+    this.script = workerScript('gzip-worker');
     this.push(gzipHeader(this.level));
   }
 
