@@ -4,7 +4,8 @@
 // pseudo-random, second half written zeros); plus the parallel gzip stage alone.
 // Run with `npm run bench` (builds first). Options: --images os,synthetic (default both), --size MiB (synthetic image,
 // default 1024), --gzip-size MiB (per data kind in the gzip stage bench, default 64), --runs N (keep the fastest),
-// --skip-gzip, --skip-bundle, --no-verify, --keep. The images are built once into /var/cache/amitools-test (the OS
+// --skip-gzip, --skip-bundle, --no-verify, --keep, --levels (each gzip level 1-9 on each image's tar stream: time,
+// CPU and size against the gzip -9 pipeline's). The images are built once into /var/cache/amitools-test (the OS
 // image needs root and debootstrap, like the boot test); --images synthetic runs without them.
 // Peak RSS and CPU come from GNU time (%M KiB, %U + %S s). GNU time around `bash -c 'a | b'` would report only the
 // largest single process, so each pipeline stage runs under its own GNU time: we print the largest process and the
@@ -30,7 +31,7 @@ const GNU_TIME = '/usr/bin/time';
 const SYNTHETIC_DIR = dirname(OS_IMAGE);
 
 function parseArgs(argv) {
-  const o = { images: ['os', 'synthetic'], size: 1024, gzipSize: 64, runs: 1, gzip: true, bundle: true, verify: true, keep: false };
+  const o = { images: ['os', 'synthetic'], size: 1024, gzipSize: 64, runs: 1, gzip: true, bundle: true, verify: true, keep: false, levels: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = () => {
@@ -48,8 +49,9 @@ function parseArgs(argv) {
     else if (a === '--skip-bundle') o.bundle = false;
     else if (a === '--no-verify') o.verify = false;
     else if (a === '--keep') o.keep = true;
+    else if (a === '--levels') o.levels = true;
     else if (a === '-h' || a === '--help') {
-      console.log('usage: node bench/bundle.mjs [--images os,synthetic] [--size MiB] [--gzip-size MiB] [--runs N] [--skip-gzip] [--skip-bundle] [--no-verify] [--keep]');
+      console.log('usage: node bench/bundle.mjs [--images os,synthetic] [--size MiB] [--gzip-size MiB] [--runs N] [--skip-gzip] [--skip-bundle] [--no-verify] [--keep] [--levels]');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
@@ -394,8 +396,28 @@ async function benchImage(kind, image, o) {
   const unT = best.get('unTools');
   console.log(`unbundle ours vs the reverse pipeline: ${(unT.seconds / un.seconds).toFixed(2)}× the throughput, ${(unT.cpu / un.cpu).toFixed(2)}× less CPU`);
   if (o.verify) console.log('verified (first run): both unbundles give the image back; our bundles (default level and 9) open with openssl | gunzip | tar');
+  if (o.levels) await levelsOf(image, name, g.size);
   if (!o.keep) for (const tag of ['ours', 'ours9', 'gzip9', 'pigz6']) rmSync(dir(tag), { recursive: true, force: true });
   return { kind, name, bytes, best, runs: o.runs };
+}
+
+/** Our tar stream through the parallel gzip at each level, in this process: wall and CPU seconds, size. */
+async function levelsOf(image, name, gzip9Size) {
+  const { createTarPack, describeImage } = await import(join(ROOT, 'dist', 'stream', 'tar-pack.js'));
+  const { createParallelGzip } = await import(join(ROOT, 'dist', 'stream', 'gzip-parallel.js'));
+  const source = await describeImage(image, name);
+  console.log(`\nEach level, ${name}'s tar stream through our parallel gzip (every core); size against the gzip -9 pipeline's bundle`);
+  console.log(pad('level', 8) + pad('seconds', 9, true) + pad('CPU s', 8, true) + pad('MB', 9, true) + pad('vs gzip -9', 12, true));
+  for (let level = 1; level <= 9; level++) {
+    let out = 0;
+    const cpu0 = process.cpuUsage();
+    const t0 = process.hrtime.bigint();
+    await pipeline(createTarPack(source), createParallelGzip({ level }), new Writable({ write(c, _e, cb) { out += c.length; cb(); } }));
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const cpu = process.cpuUsage(cpu0);
+    console.log(pad(level, 8) + pad(seconds.toFixed(1), 9, true) + pad(((cpu.user + cpu.system) / 1e6).toFixed(1), 8, true)
+      + pad((out / 1e6).toFixed(1), 9, true) + pad(`${out >= gzip9Size ? '+' : ''}${((out / gzip9Size - 1) * 100).toFixed(2)}%`, 12, true));
+  }
 }
 
 function summaryTable(results) {
