@@ -1,11 +1,11 @@
 // Parallel deflate that still produces ONE gzip member (see docs/performance-notes.md): the input is cut into
 // chunks, each deflated raw in a worker (deflate-chunk.ts: the previous 32 KiB as dictionary, stored blocks for
 // incompressible segments, ending byte-aligned), so the outputs concatenate into one deflate stream; an empty final
-// block, CRC-32 and ISIZE close it.
+// block, CRC-32 (combined from the workers' CRCs of their chunks) and ISIZE close it.
 import { availableParallelism } from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
 import { Worker } from 'node:worker_threads';
-import { crc32 } from 'node:zlib';
+import { crc32Combine } from '../format/crc32-combine.js';
 import type { GzipJob, GzipJobResult } from './gzip-worker.js';
 import { workerScript } from './worker-script.js';
 
@@ -41,7 +41,7 @@ class ParallelGzip extends Transform {
   private readonly script: string;
   private readonly slots: Slot[] = [];
   private readonly queue: GzipJob[] = [];
-  private readonly done = new Map<number, Buffer[]>();
+  private readonly done = new Map<number, { pieces: Buffer[]; crc: number; length: number }>();
   private readonly spare: Buffer[] = []; // chunk buffers back from the workers
   private waiters: Array<() => void> = [];
   private nextSeq = 0;
@@ -118,7 +118,6 @@ class ParallelGzip extends Transform {
   }
 
   private submit(data: Buffer): void {
-    this.crc = crc32(data, this.crc);
     this.total += data.length;
     const dictionary = this.window.length > 0 ? this.window : undefined;
     // A copy: `data` is transferred to the worker. Chunks under 32 KiB take the window's tail along.
@@ -163,11 +162,13 @@ class ParallelGzip extends Transform {
     if ('error' in msg) return this.fail(new Error(`gzip worker could not deflate chunk ${msg.seq}: ${msg.error}`));
     if (msg.input.buffer.byteLength === this.chunkSize && this.spare.length <= this.maxInFlight) this.spare.push(Buffer.from(msg.input.buffer));
     // A piece that is a small part of its buffer (zlib's is sized for the worst case) is copied, so the buffer can go.
-    this.done.set(msg.seq, msg.output.map((p) => (p.byteLength < p.buffer.byteLength / 4 ? Buffer.from(p) : Buffer.from(p.buffer, p.byteOffset, p.byteLength))));
+    const pieces = msg.output.map((p) => (p.byteLength < p.buffer.byteLength / 4 ? Buffer.from(p) : Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
+    this.done.set(msg.seq, { pieces, crc: msg.crc, length: msg.input.byteLength });
     for (let out = this.done.get(this.nextOut); out; out = this.done.get(this.nextOut)) {
       this.done.delete(this.nextOut++);
       this.inFlight--;
-      if (!this.destroyed) for (const piece of out) this.push(piece);
+      this.crc = crc32Combine(this.crc, out.crc, out.length);
+      if (!this.destroyed) for (const piece of out.pieces) this.push(piece);
     }
     this.dispatch();
     this.wake();

@@ -1,12 +1,13 @@
 // Worker thread of createParallelGzip: deflates one chunk per message.
 import { parentPort } from 'node:worker_threads';
+import { crc32 } from 'node:zlib';
 import { deflateChunk } from './deflate-chunk.js';
 
 export interface GzipJob { seq: number; data: Uint8Array; dictionary?: Uint8Array; level: number }
-/** `output` are the chunk's pieces in order. `input` is the job's chunk buffer handed back for reuse: buffers that
+/** `output` are the chunk's pieces in order, `crc` the CRC-32 of its input. `input` is the job's chunk buffer handed back for reuse: buffers that
  *  die in this thread pile up until V8's external-memory limit (~64 MiB per isolate) forces a collection, because
  *  the worker allocates few JS objects; so everything this thread allocates is handed over too. */
-export type GzipJobResult = { seq: number; output: Uint8Array[]; input: Uint8Array } | { seq: number; error: string };
+export type GzipJobResult = { seq: number; output: Uint8Array[]; crc: number; input: Uint8Array } | { seq: number; error: string };
 
 if (!parentPort) throw new Error('gzip-worker.js must run in a worker thread');
 const port = parentPort;
@@ -15,7 +16,9 @@ const view = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength
 
 port.on('message', (job: GzipJob) => {
   let pieces: Buffer[];
+  let crc: number;
   try {
+    crc = crc32(job.data);
     pieces = deflateChunk(view(job.data), job.dictionary && view(job.dictionary), job.level);
   } catch (err) {
     port.postMessage({ seq: job.seq, error: err instanceof Error ? err.message : String(err) } satisfies GzipJobResult);
@@ -24,5 +27,5 @@ port.on('message', (job: GzipJob) => {
   // Never transfer what may be a slab of Buffer's shared pool (exactly Buffer.poolSize bytes): copy that instead.
   const output = pieces.map((p) => (p.buffer.byteLength === Buffer.poolSize ? new Uint8Array(p) : p));
   const transfer = new Set<ArrayBuffer>([job.data.buffer as ArrayBuffer, ...output.map((p) => p.buffer as ArrayBuffer)]);
-  port.postMessage({ seq: job.seq, output, input: job.data } satisfies GzipJobResult, [...transfer]);
+  port.postMessage({ seq: job.seq, output, crc, input: job.data } satisfies GzipJobResult, [...transfer]);
 });
