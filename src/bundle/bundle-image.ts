@@ -1,4 +1,4 @@
-import { createCipheriv, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { assertKeyMatchesCertificate, encryptForCertificate, loadCertificate, loadPrivateKey, signHex } from '../crypto/keys.js';
@@ -6,6 +6,7 @@ import { buildManifestXml, buildSignedText, toolBundler, type BlockDeviceMapping
 import { ThreadedDigestTap } from '../stream/threaded-digest-tap.js';
 import { createParallelGzip } from '../stream/gzip-parallel.js';
 import { PartSink } from '../stream/part-sink.js';
+import { createThreadedCipher } from '../stream/threaded-cipher.js';
 import { createTarPack, describeImage } from '../stream/tar-pack.js';
 import { writeFileAtomically } from '../stream/atomic-write.js';
 
@@ -56,7 +57,7 @@ export async function bundleImage(o: BundleOptions): Promise<BundleResult> {
   const sink = new PartSink(o.destination, name);
   let written;
   try {
-    await pipeline(createTarPack(source), tap, createParallelGzip({ level: o.compressionLevel, workers: o.threads }), createCipheriv('aes-128-cbc', key, iv), sink);
+    await pipeline(createTarPack(source), tap, createParallelGzip({ level: o.compressionLevel, workers: o.threads }), createThreadedCipher(key, iv), sink);
     written = await sink.finish();
   } catch (err) {
     await sink.abort();

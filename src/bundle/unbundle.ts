@@ -1,4 +1,4 @@
-import { createDecipheriv, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -10,6 +10,7 @@ import type { Manifest, ManifestPart } from '../format/manifest.js';
 import { ThreadedDigestTap } from '../stream/threaded-digest-tap.js';
 import { createPartSource, type OpenPart } from '../stream/part-source.js';
 import { TarExtract } from '../stream/tar-extract.js';
+import { createThreadedDecipher } from '../stream/threaded-cipher.js';
 import { PART_SIZE } from '../format/part-name.js';
 import { readManifest } from './manifest-file.js';
 
@@ -77,7 +78,7 @@ export async function unbundle(o: UnbundleOptions, openPart?: OpenPart): Promise
   const { keyHex, ivHex } = decryptBundleKey(manifest, loadPrivateKey(o.privateKeyPath), o.privateKeyPath);
   const tap = new ThreadedDigestTap(o.onProgress && ((n) => o.onProgress!(n, manifest.size)));
   const extract = new TarExtract({ directory: o.destination });
-  const decipher = createDecipheriv('aes-128-cbc', Buffer.from(keyHex, 'hex'), Buffer.from(ivHex, 'hex'));
+  const decipher = createThreadedDecipher(Buffer.from(keyHex, 'hex'), Buffer.from(ivHex, 'hex'));
   try {
     await pipeline(createPartSource(manifest.parts, openPart), decipher, createGunzip({ chunkSize: 1 << 20 }), tap, extract).catch((err: Error & { code?: string }) => {
       if (err.code === 'ERR_OSSL_BAD_DECRYPT') throw new ToolError('decryption failed: the bundle does not decrypt with the key in its manifest (parts from another bundle?)');

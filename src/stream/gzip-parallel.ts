@@ -7,7 +7,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { crc32Combine } from '../format/crc32-combine.js';
 import type { GzipJob, GzipJobResult } from './gzip-worker.js';
-import { workerScript } from './worker-script.js';
+import { workerScript } from './stage-worker.js';
 
 export interface ParallelGzipOptions {
   /** 0 (stored) to 9; default DEFAULT_GZIP_LEVEL. */

@@ -1,60 +1,42 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import { Worker } from 'node:worker_threads';
-import type { DigestReply, DigestRequest } from './digest-worker.js';
-import { workerScript } from './worker-script.js';
+import type { DigestReply } from './digest-worker.js';
+import { StageWorker } from './stage-worker.js';
 
-const COPY_BUFFER = 1 << 20;
 const MAX_AT_WORKER = 8 << 20;
 
 /**
- * DigestTap with the SHA-1 taken in a worker thread: this thread only copies each chunk for the worker (a copy costs
- * a tenth of the hash) and passes the chunk on at once, so hashing overlaps with every other stage. For streams of
- * hundreds of MB; digest() once the stream has ended.
+ * DigestTap with the SHA-1 taken in a worker thread: this thread only copies each chunk for the worker and passes the
+ * chunk on at once, so hashing overlaps with every other stage. For streams of hundreds of MB; digest() once the
+ * stream has ended.
  */
 export class ThreadedDigestTap extends Transform {
   bytes = 0;
-  private readonly worker: Worker;
-  private readonly spare: ArrayBuffer[] = [];
-  private atWorker = 0;
+  private readonly worker: StageWorker<DigestReply>;
   private hex: string | undefined;
   private proceed: (() => void) | undefined;
   private ended: (() => void) | undefined;
-  private failure: Error | undefined;
 
   constructor(private readonly onBytes?: (total: number) => void) {
     super();
-    this.worker = new Worker(workerScript('digest-worker'), { resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 16 } });
-    this.worker.unref(); // held only while it has work (see send)
-    this.worker.on('message', (m: DigestReply) => this.onReply(m));
-    this.worker.on('error', (err) => this.fail(new Error(`SHA-1 worker failed: ${err.message}`)));
-    this.worker.on('exit', (code) => {
-      if (this.hex === undefined) this.fail(new Error(`SHA-1 worker exited unexpectedly (code ${code})`));
-    });
+    this.worker = new StageWorker('digest-worker', (m) => this.onReply(m), (err) => this.fail(err), MAX_AT_WORKER >> 20);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    if (this.failure) return cb(this.failure);
     this.bytes += chunk.length;
     this.onBytes?.(this.bytes);
-    const buf = chunk.length <= COPY_BUFFER ? (this.spare.pop() ?? new ArrayBuffer(COPY_BUFFER)) : new ArrayBuffer(chunk.length);
-    const copy = new Uint8Array(buf, 0, chunk.length);
-    copy.set(chunk);
-    this.atWorker += chunk.length;
-    this.send(copy, [buf]);
+    this.worker.sendCopy(chunk);
     this.push(chunk);
-    if (this.atWorker < MAX_AT_WORKER) cb();
+    if (this.worker.pending < MAX_AT_WORKER) cb();
     else this.proceed = () => cb();
   }
 
   override _flush(cb: TransformCallback): void {
-    if (this.failure) return cb(this.failure);
-    this.ended = () => cb(this.failure ?? null);
-    this.send('end', []);
+    this.ended = () => cb();
+    this.worker.send('end');
   }
 
   override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
-    this.failure ??= err ?? undefined;
-    this.worker.terminate().then(() => cb(err), () => cb(err));
+    this.worker.close().then(() => cb(err), () => cb(err));
   }
 
   /** The SHA-1 in lowercase hex; only once the stream has ended. */
@@ -63,31 +45,22 @@ export class ThreadedDigestTap extends Transform {
     return this.hex;
   }
 
-  private send(m: DigestRequest, transfer: ArrayBuffer[]): void {
-    this.worker.ref(); // pending work keeps the process alive until the reply
-    this.worker.postMessage(m, transfer);
-  }
-
   private onReply(m: DigestReply): void {
     if ('digest' in m) {
       this.hex = m.digest;
-      this.worker.unref();
-      void this.worker.terminate();
+      void this.worker.close();
       this.ended?.();
       return;
     }
-    this.atWorker -= m.done.byteLength;
-    if (m.done.buffer.byteLength === COPY_BUFFER && this.spare.length < MAX_AT_WORKER / COPY_BUFFER) this.spare.push(m.done.buffer as ArrayBuffer);
-    if (this.atWorker === 0 && !this.ended) this.worker.unref();
+    this.worker.reclaim(m.done, this.ended !== undefined);
     const proceed = this.proceed;
-    if (proceed && this.atWorker < MAX_AT_WORKER) {
+    if (proceed && this.worker.pending < MAX_AT_WORKER) {
       this.proceed = undefined;
       proceed();
     }
   }
 
   private fail(err: Error): void {
-    if (this.failure || this.destroyed) return;
-    this.destroy(err);
+    if (!this.destroyed) this.destroy(err);
   }
 }
