@@ -1,15 +1,19 @@
 #!/usr/bin/env node
-// Benchmark: our ec2-bundle-image / ec2-unbundle against the standard-tool pipelines the original drives, on one
-// generated image (first half pseudo-random, second half written zeros), plus the parallel gzip stage alone.
-// Run with `npm run bench` (builds first). Options: --size MiB (image, default 1024), --gzip-size MiB (per data kind
-// in the gzip stage bench, default 64), --runs N (keep the fastest), --skip-gzip, --skip-bundle, --no-verify, --keep.
+// Benchmark: our ec2-bundle-image / ec2-unbundle against the standard-tool pipelines, on two cached images: a real
+// OS image (the boot test's Debian tree in a 2 GiB ext4 made with `mke2fs -d`) and a synthetic one (first half
+// pseudo-random, second half written zeros); plus the parallel gzip stage alone.
+// Run with `npm run bench` (builds first). Options: --images os,synthetic (default both), --size MiB (synthetic image,
+// default 1024), --gzip-size MiB (per data kind in the gzip stage bench, default 64), --runs N (keep the fastest),
+// --skip-gzip, --skip-bundle, --no-verify, --keep, --levels (each gzip level 1-9 on each image's tar stream: time,
+// CPU and size against the gzip -9 pipeline's). The images are built once into /var/cache/amitools-test (the OS
+// image needs root and debootstrap, like the boot test); --images synthetic runs without them.
 // Peak RSS and CPU come from GNU time (%M KiB, %U + %S s). GNU time around `bash -c 'a | b'` would report only the
 // largest single process, so each pipeline stage runs under its own GNU time: we print the largest process and the
 // sum of the stages that run at the same time, and the CPU seconds of all stages. CPU seconds barely move with the
-// machine's load; wall time does. Runs of the four contenders are interleaved; the fastest of each is kept.
+// machine's load; wall time does. Runs of the contenders are interleaved; the fastest of each is kept.
 import { spawn, spawnSync } from 'node:child_process';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -17,16 +21,17 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { createGzip } from 'node:zlib';
+import { OS_IMAGE, ensureOsImage } from '../test/helpers/debian-tree.mjs';
 
 const MiB = 1024 * 1024;
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const KEYS = join(ROOT, '..', 'shared', 'fixtures', 'keys');
+const KEYS = join(ROOT, 'test', 'fixtures', 'keys');
 const OUT = join(ROOT, 'bench', 'out');
 const GNU_TIME = '/usr/bin/time';
-const PART_SIZE = 10 * MiB;
+const SYNTHETIC_DIR = dirname(OS_IMAGE);
 
 function parseArgs(argv) {
-  const o = { size: 1024, gzipSize: 64, runs: 1, gzip: true, bundle: true, verify: true, keep: false };
+  const o = { images: ['os', 'synthetic'], size: 1024, gzipSize: 64, runs: 1, gzip: true, bundle: true, verify: true, keep: false, levels: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = () => {
@@ -34,15 +39,19 @@ function parseArgs(argv) {
       if (!Number.isInteger(v) || v < 1) throw new Error(`${a} needs a positive integer`);
       return v;
     };
-    if (a === '--size') o.size = num();
+    if (a === '--images') {
+      o.images = String(argv[++i] ?? '').split(',').filter(Boolean);
+      if (o.images.length === 0 || o.images.some((x) => x !== 'os' && x !== 'synthetic')) throw new Error('--images takes os, synthetic or both');
+    } else if (a === '--size') o.size = num();
     else if (a === '--gzip-size') o.gzipSize = num();
     else if (a === '--runs') o.runs = num();
     else if (a === '--skip-gzip') o.gzip = false;
     else if (a === '--skip-bundle') o.bundle = false;
     else if (a === '--no-verify') o.verify = false;
     else if (a === '--keep') o.keep = true;
+    else if (a === '--levels') o.levels = true;
     else if (a === '-h' || a === '--help') {
-      console.log('usage: node bench/bundle.mjs [--size MiB] [--gzip-size MiB] [--runs N] [--skip-gzip] [--skip-bundle] [--no-verify] [--keep]');
+      console.log('usage: node bench/bundle.mjs [--images os,synthetic] [--size MiB] [--gzip-size MiB] [--runs N] [--skip-gzip] [--skip-bundle] [--no-verify] [--keep] [--levels]');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
@@ -85,6 +94,18 @@ async function writeBenchImage(path, bytes) {
   } finally {
     await fh.close();
   }
+}
+
+/** The synthetic image, written once and kept beside the OS image (the same bytes for the same size). */
+async function ensureSyntheticImage(mib) {
+  const path = join(SYNTHETIC_DIR, `bench-synthetic-${mib}m.img`);
+  const marker = `${path}.complete`;
+  if (existsSync(path) && existsSync(marker)) return path;
+  mkdirSync(SYNTHETIC_DIR, { recursive: true });
+  await writeBenchImage(`${path}.partial`, mib * MiB);
+  renameSync(`${path}.partial`, path);
+  writeFileSync(marker, 'first half AES-128-CTR keystream of SHA-256("amitools bench image"), second half written zeros\n');
+  return path;
 }
 
 // ---------------------------------------------------------------- measuring
@@ -153,22 +174,23 @@ async function timedScript(script, groups, cwd) {
 const sh = (s) => `'${String(s).replaceAll("'", "'\\''")}'`;
 const digitsOf = 'n=$(( ($(stat -c %s x.tar.gz.enc) + 10485759) / 10485760 ))';
 
-async function bundleOurs(image, dir) {
+async function bundleOurs(image, dir, level) {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   return timed([process.execPath, join(ROOT, 'bin', 'ec2-bundle-image.js'), '-i', image,
     '-c', join(KEYS, 'user-cert.pem'), '-k', join(KEYS, 'user-key.pem'), '-u', '123456789012', '-r', 'x86_64',
-    '--ec2cert', join(KEYS, 'ec2-cert.pem'), '-d', dir, '--batch']);
+    '--ec2cert', join(KEYS, 'ec2-cert.pem'), '-d', dir, '--batch', ...(level === undefined ? [] : ['--compression-level', String(level)])]);
 }
 
-async function bundleTools(image, dir, keyHex, ivHex) {
+/** The original's pipeline with `compressor` (e.g. `gzip -9`, or euca2ools' `pigz -6`). */
+async function bundleTools(image, dir, compressor, keyHex, ivHex) {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const name = image.split('/').pop();
   const script = `
     echo "mark start $(date +%s.%N)"
     "$T" -f "$F" -a -o "$U/pipe" tar -c -h -S --owner 0 --group 0 -C ${sh(dirname(image))} ${sh(name)} \\
-      | "$T" -f "$F" -a -o "$U/pipe" gzip -9 \\
+      | "$T" -f "$F" -a -o "$U/pipe" ${compressor} \\
       | "$T" -f "$F" -a -o "$U/pipe" openssl enc -e -aes-128-cbc -K ${keyHex} -iv ${ivHex} > x.tar.gz.enc
     echo "mark piped $(date +%s.%N)"
     ${digitsOf}
@@ -177,7 +199,7 @@ async function bundleTools(image, dir, keyHex, ivHex) {
     "$T" -f "$F" -a -o "$U/sha1" sha1sum ${sh(name)}.part.* > parts.sha1
     echo "mark end $(date +%s.%N)"`;
   const r = await timedScript(script, ['pipe', 'split', 'sha1'], dir);
-  r.note = `tar|gzip|openssl ${(r.marks.piped - r.marks.start).toFixed(1)} s + split, sha1sum ${(r.marks.end - r.marks.piped).toFixed(1)} s`;
+  r.note = `tar|${compressor.split(' ')[0]}|openssl ${(r.marks.piped - r.marks.start).toFixed(1)} s + split, sha1sum ${(r.marks.end - r.marks.piped).toFixed(1)} s`;
   return r;
 }
 
@@ -189,12 +211,14 @@ async function unbundleOurs(bundleDir, dest) {
     '-k', join(KEYS, 'user-key.pem'), '-s', bundleDir, '-d', dest, '--batch']);
 }
 
-async function unbundleTools(bundleDir, name, dest, keyHex, ivHex) {
+/** The reverse pipeline over the parts a manifest lists (key and IV taken from it beforehand with openssl). */
+async function unbundleTools(bundleDir, dest) {
   rmSync(dest, { recursive: true, force: true });
   mkdirSync(dest, { recursive: true });
+  const { key, iv, parts } = bundleSecrets(bundleDir);
   const script = `
-    "$T" -f "$F" -a -o "$U/pipe" cat ${sh(name)}.part.* \\
-      | "$T" -f "$F" -a -o "$U/pipe" openssl enc -d -aes-128-cbc -K ${keyHex} -iv ${ivHex} \\
+    "$T" -f "$F" -a -o "$U/pipe" cat ${parts.map(sh).join(' ')} \\
+      | "$T" -f "$F" -a -o "$U/pipe" openssl enc -d -aes-128-cbc -K ${key} -iv ${iv} \\
       | "$T" -f "$F" -a -o "$U/pipe" gunzip \\
       | "$T" -f "$F" -a -o "$U/pipe" tar -x -C ${sh(dest)}`;
   return timedScript(script, ['pipe'], bundleDir);
@@ -208,8 +232,8 @@ async function sha1OfFile(path) {
   return h.digest('hex');
 }
 
-/** Opens OUR bundle with the standard tools: RSA-decrypt the key and IV with openssl, then openssl | gunzip | tar. */
-async function openOursWithTools(bundleDir, dest) {
+/** Key, IV (RSA-decrypted from our manifest with openssl) and part names of one of our bundles. */
+function bundleSecrets(bundleDir) {
   const manifestName = readdirSync(bundleDir).find((f) => f.endsWith('.manifest.xml'));
   const xml = readFileSync(join(bundleDir, manifestName), 'utf8');
   const field = (tag) => xml.match(new RegExp(`<${tag}[^>]*>([0-9a-f]+)</${tag}>`))[1];
@@ -218,9 +242,13 @@ async function openOursWithTools(bundleDir, dest) {
     if (r.status !== 0) throw new Error(`openssl pkeyutl could not decrypt our bundle's key: ${r.stderr}`);
     return r.stdout.toString('ascii');
   };
-  const key = rsaDecrypt(field('user_encrypted_key'));
-  const iv = rsaDecrypt(field('user_encrypted_iv'));
   const parts = [...xml.matchAll(/<filename>([^<]+)<\/filename>/g)].map((m) => m[1]);
+  return { key: rsaDecrypt(field('user_encrypted_key')), iv: rsaDecrypt(field('user_encrypted_iv')), parts };
+}
+
+/** Opens OUR bundle with the standard tools: openssl enc -d | gunzip | tar -x, untimed. */
+async function openOursWithTools(bundleDir, dest) {
+  const { key, iv, parts } = bundleSecrets(bundleDir);
   rmSync(dest, { recursive: true, force: true });
   mkdirSync(dest, { recursive: true });
   const script = `cat ${parts.map(sh).join(' ')} | openssl enc -d -aes-128-cbc -K ${key} -iv ${iv} | gunzip | tar -x -C ${sh(dest)}`;
@@ -299,71 +327,118 @@ async function main() {
   if (o.gzip) await gzipStage(o);
 
   if (o.bundle) {
-    const image = join(OUT, 'bench.img');
-    const bytes = o.size * MiB;
-    process.stdout.write(`\nWriting a ${o.size} MiB image (first half AES-CTR keystream, second half written zeros)... `);
-    await writeBenchImage(image, bytes);
-    const imageSha1 = await sha1OfFile(image);
-    console.log('done');
-    const keyHex = randomBytes(16).toString('hex');
-    const ivHex = randomBytes(16).toString('hex');
-    const name = 'bench.img';
-    const oursDir = join(OUT, 'ours-bundle');
-    const toolsDir = join(OUT, 'tools-bundle');
-    const contenders = [
-      ['bundle   ours  (ec2-bundle-image)', () => bundleOurs(image, oursDir)],
-      ['bundle   tools (tar|gzip -9|openssl; split; sha1sum)', () => bundleTools(image, toolsDir, keyHex, ivHex)],
-      ['unbundle ours  (ec2-unbundle)', () => unbundleOurs(oursDir, join(OUT, 'ours-unbundled'))],
-      ['unbundle tools (cat|openssl -d|gunzip|tar -x)', () => unbundleTools(toolsDir, name, join(OUT, 'tools-unbundled'), keyHex, ivHex)],
-    ];
-    const best = new Map();
-    const missing = new Set();
-    for (let i = 0; i < o.runs; i++) {
-      for (const [label, fn] of contenders) {
-        if (missing.has(label) || (label.startsWith('unbundle ours') && missing.has(contenders[0][0]))) continue;
-        let r;
-        try {
-          r = await fn();
-        } catch (err) {
-          if (!/not implemented yet/.test(err.message)) throw err;
-          console.log(`${label.split('(')[1].slice(0, -1)} is not implemented yet: its row is left out`);
-          missing.add(label);
-          continue;
-        }
-        if (!best.has(label) || r.seconds < best.get(label).seconds) best.set(label, r);
-      }
-      if (o.verify && i === 0) {
-        if (best.has(contenders[2][0])) await expectSameFile(join(OUT, 'ours-unbundled', name), imageSha1, 'our unbundle');
-        await expectSameFile(join(OUT, 'tools-unbundled', name), imageSha1, 'tools unbundle');
-        if (best.has(contenders[0][0])) {
-          await openOursWithTools(oursDir, join(OUT, 'ours-opened'));
-          await expectSameFile(join(OUT, 'ours-opened', name), imageSha1, 'our bundle opened with openssl|gunzip|tar');
-        }
-      }
-      for (const d of ['ours-unbundled', 'tools-unbundled', 'ours-opened']) rmSync(join(OUT, d), { recursive: true, force: true });
+    const results = [];
+    for (const kind of o.images) {
+      process.stdout.write(`\nPreparing the ${kind === 'os' ? 'OS' : 'synthetic'} image (cached after the first run)... `);
+      const image = kind === 'os' ? ensureOsImage() : await ensureSyntheticImage(o.size);
+      console.log(image);
+      results.push(await benchImage(kind, image, o));
     }
-    const rows = contenders.filter(([label]) => best.has(label)).map(([label]) => [label, best.get(label)]);
-    const ours = best.get(contenders[0][0]);
-    const tools = best.get(contenders[1][0]);
-    const oursUn = best.get(contenders[2][0]);
-    const toolsUn = best.get(contenders[3][0]);
-    const sizeOf = (dir) => readdirSync(dir).filter((f) => f.includes('.part.')).reduce((a, f) => a + statSync(join(dir, f)).size, 0);
-
-    console.log(`\nImage ${o.size} MiB (${(bytes / 1e6).toFixed(0)} MB), best of ${o.runs} run(s); MB/s = image MB / seconds;`);
-    console.log('CPU s: user + sys of every process; peak RSS: largest process (GNU time %M) / sum of the stages running together');
-    console.log(pad('name', 52) + pad('seconds', 9, true) + pad('MB/s', 9, true) + pad('CPU s', 8, true) + pad('RSS MiB', 10, true) + pad('sum MiB', 10, true));
-    for (const [label, r] of rows) {
-      console.log(pad(label, 52) + pad(r.seconds.toFixed(2), 9, true) + pad((bytes / 1e6 / r.seconds).toFixed(1), 9, true)
-        + pad(r.cpu.toFixed(1), 8, true) + pad(r.rssMiB.toFixed(1), 10, true) + pad(r.sumMiB.toFixed(1), 10, true) + (r.note ? `   ${r.note}` : ''));
-    }
-    console.log(`bundled size: tools ${(sizeOf(join(OUT, 'tools-bundle')) / 1e6).toFixed(1)} MB` + (ours ? `, ours ${(sizeOf(join(OUT, 'ours-bundle')) / 1e6).toFixed(1)} MB` : ''));
-    const ratio = (a, b) => `time ${(a.seconds / b.seconds).toFixed(2)}×, CPU ${(a.cpu / b.cpu).toFixed(2)}×, RSS ${(a.rssMiB / b.rssMiB).toFixed(2)}× of the largest tool process, ${(a.rssMiB / b.sumMiB).toFixed(2)}× of the stages' sum`;
-    if (ours) console.log(`ours/tools bundle:   ${ratio(ours, tools)}`);
-    if (oursUn) console.log(`ours/tools unbundle: ${ratio(oursUn, toolsUn)}`);
-    if (o.verify) console.log('verified (first run): every unbundled image equals the original' + (ours ? '; our bundle opens with openssl | gunzip | tar' : ''));
-    console.log(`finished, ${load()}`);
-    if (!o.keep) for (const d of ['ours-bundle', 'tools-bundle', 'bench.img']) rmSync(join(OUT, d), { recursive: true, force: true });
+    console.log('\nSummary (markdown, for the README):\n');
+    console.log(summaryTable(results));
+    console.log(`\nfinished, ${load()}`);
   }
+}
+
+/** Allocated bytes: what tar -S stores of a sparse image, and what there is to compress. */
+const dataBytes = (path) => Math.min(statSync(path).size, statSync(path).blocks * 512);
+const bundleSize = (dir) => readdirSync(dir).filter((f) => f.includes('.part.')).reduce((a, f) => a + statSync(join(dir, f)).size, 0);
+
+async function benchImage(kind, image, o) {
+  const name = image.split('/').pop();
+  const bytes = dataBytes(image);
+  const imageSha1 = await sha1OfFile(image);
+  const keyHex = randomBytes(16).toString('hex');
+  const ivHex = randomBytes(16).toString('hex');
+  const dir = (tag) => join(OUT, `${kind}-${tag}`);
+  const contenders = [
+    { key: 'ours', label: 'bundle  ours, default level', run: () => bundleOurs(image, dir('ours')) },
+    { key: 'ours9', label: 'bundle  ours, level 9', run: () => bundleOurs(image, dir('ours9'), 9) },
+    { key: 'gzip9', label: 'bundle  tar|gzip -9|openssl; split; sha1sum', run: () => bundleTools(image, dir('gzip9'), 'gzip -9', keyHex, ivHex) },
+    { key: 'pigz6', label: 'bundle  tar|pigz -6|openssl; split; sha1sum', run: () => bundleTools(image, dir('pigz6'), 'pigz -6', keyHex, ivHex) },
+    { key: 'unOurs', label: 'unbundle ours (ec2-unbundle)', run: () => unbundleOurs(dir('ours'), dir('unbundled-ours')) },
+    { key: 'unTools', label: 'unbundle cat|openssl -d|gunzip|tar -x', run: () => unbundleTools(dir('ours'), dir('unbundled-tools')) },
+  ];
+  const best = new Map();
+  for (let i = 0; i < o.runs; i++) {
+    for (const c of contenders) {
+      const r = await c.run();
+      if (!best.has(c.key) || r.seconds < best.get(c.key).seconds) best.set(c.key, r);
+      if (c.key === 'unOurs' || c.key === 'unTools') {
+        if (o.verify && i === 0) await expectSameFile(join(dir(c.key === 'unOurs' ? 'unbundled-ours' : 'unbundled-tools'), name), imageSha1, c.label);
+        rmSync(dir(c.key === 'unOurs' ? 'unbundled-ours' : 'unbundled-tools'), { recursive: true, force: true });
+      }
+    }
+    if (o.verify && i === 0) {
+      for (const tag of ['ours', 'ours9']) {
+        await openOursWithTools(dir(tag), dir('opened'));
+        await expectSameFile(join(dir('opened'), name), imageSha1, `our ${tag} bundle opened with openssl|gunzip|tar`);
+        rmSync(dir('opened'), { recursive: true, force: true });
+      }
+    }
+  }
+  for (const tag of ['ours', 'ours9', 'gzip9', 'pigz6']) best.get(tag).size = bundleSize(dir(tag));
+
+  console.log(`\n${kind === 'os' ? 'OS image' : 'Synthetic image'} ${name}: ${(statSync(image).size / MiB).toFixed(0)} MiB, ${(bytes / 1e6).toFixed(0)} MB of data; best of ${o.runs} run(s)`);
+  console.log('MB/s = MB of data / seconds; CPU s: user + sys of every process; RSS: largest process (GNU time %M) / sum of the stages running together');
+  console.log(pad('', 46) + pad('seconds', 9, true) + pad('MB/s', 9, true) + pad('CPU s', 8, true) + pad('RSS MiB', 9, true) + pad('sum MiB', 9, true) + pad('bundle MB', 11, true));
+  for (const c of contenders) {
+    const r = best.get(c.key);
+    console.log(pad(c.label, 46) + pad(r.seconds.toFixed(2), 9, true) + pad((bytes / 1e6 / r.seconds).toFixed(1), 9, true) + pad(r.cpu.toFixed(1), 8, true)
+      + pad(r.rssMiB.toFixed(0), 9, true) + pad(r.sumMiB.toFixed(0), 9, true) + pad(r.size ? (r.size / 1e6).toFixed(1) : '', 11, true) + (r.note ? `   ${r.note}` : ''));
+  }
+  const g = best.get('gzip9');
+  for (const key of ['ours', 'ours9', 'pigz6']) {
+    const r = best.get(key);
+    console.log(`${pad(key, 6)} vs gzip -9 pipeline: ${(g.seconds / r.seconds).toFixed(2)}× the throughput, ${(g.cpu / r.cpu).toFixed(2)}× less CPU, bundle ${((r.size / g.size - 1) * 100).toFixed(2)}% larger`);
+  }
+  const un = best.get('unOurs');
+  const unT = best.get('unTools');
+  console.log(`unbundle ours vs the reverse pipeline: ${(unT.seconds / un.seconds).toFixed(2)}× the throughput, ${(unT.cpu / un.cpu).toFixed(2)}× less CPU`);
+  if (o.verify) console.log('verified (first run): both unbundles give the image back; our bundles (default level and 9) open with openssl | gunzip | tar');
+  if (o.levels) await levelsOf(image, name, g.size);
+  if (!o.keep) for (const tag of ['ours', 'ours9', 'gzip9', 'pigz6']) rmSync(dir(tag), { recursive: true, force: true });
+  return { kind, name, bytes, best, runs: o.runs };
+}
+
+/** Our tar stream through the parallel gzip at each level, in this process: wall and CPU seconds, size. */
+async function levelsOf(image, name, gzip9Size) {
+  const { createTarPack, describeImage } = await import(join(ROOT, 'dist', 'stream', 'tar-pack.js'));
+  const { createParallelGzip } = await import(join(ROOT, 'dist', 'stream', 'gzip-parallel.js'));
+  const source = await describeImage(image, name);
+  console.log(`\nEach level, ${name}'s tar stream through our parallel gzip (every core); size against the gzip -9 pipeline's bundle`);
+  console.log(pad('level', 8) + pad('seconds', 9, true) + pad('CPU s', 8, true) + pad('MB', 9, true) + pad('vs gzip -9', 12, true));
+  for (let level = 1; level <= 9; level++) {
+    let out = 0;
+    const cpu0 = process.cpuUsage();
+    const t0 = process.hrtime.bigint();
+    await pipeline(createTarPack(source), createParallelGzip({ level }), new Writable({ write(c, _e, cb) { out += c.length; cb(); } }));
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const cpu = process.cpuUsage(cpu0);
+    console.log(pad(level, 8) + pad(seconds.toFixed(1), 9, true) + pad(((cpu.user + cpu.system) / 1e6).toFixed(1), 8, true)
+      + pad((out / 1e6).toFixed(1), 9, true) + pad(`${out >= gzip9Size ? '+' : ''}${((out / gzip9Size - 1) * 100).toFixed(2)}%`, 12, true));
+  }
+}
+
+function summaryTable(results) {
+  const lines = [
+    '| image | contender | seconds | MB/s | CPU s | peak RSS MiB | bundle MB | vs gzip -9 pipeline |',
+    '|---|---|--:|--:|--:|--:|--:|---|',
+  ];
+  for (const { kind, bytes, best } of results) {
+    const g = best.get('gzip9');
+    const label = kind === 'os' ? `OS, ${(bytes / 1e6).toFixed(0)} MB` : `synthetic, ${(bytes / 1e6).toFixed(0)} MB`;
+    const row = (name, r, vs) => lines.push(`| ${label} | ${name} | ${r.seconds.toFixed(1)} | ${(bytes / 1e6 / r.seconds).toFixed(0)} | ${r.cpu.toFixed(1)} | ${r.rssMiB.toFixed(0)}${r.sumMiB > r.rssMiB + 0.5 ? ` (${r.sumMiB.toFixed(0)} all)` : ''} | ${r.size ? (r.size / 1e6).toFixed(1) : ''} | ${vs} |`);
+    const vs = (r) => `${(g.seconds / r.seconds).toFixed(1)}× faster, ${r.size >= g.size ? '+' : ''}${((r.size / g.size - 1) * 100).toFixed(1)}% size`;
+    row('bundle: ours, level 6 (default)', best.get('ours'), vs(best.get('ours')));
+    row('bundle: ours, level 9', best.get('ours9'), vs(best.get('ours9')));
+    row('bundle: tar \\| gzip -9 \\| openssl; split; sha1sum', g, '1×');
+    row('bundle: tar \\| pigz -6 \\| openssl; split; sha1sum', best.get('pigz6'), vs(best.get('pigz6')));
+    const unT = best.get('unTools');
+    row('unbundle: ours', best.get('unOurs'), `${(unT.seconds / best.get('unOurs').seconds).toFixed(1)}× the reverse pipeline`);
+    row('unbundle: cat \\| openssl -d \\| gunzip \\| tar -x', unT, '');
+  }
+  return lines.join('\n');
 }
 
 main().catch((err) => {

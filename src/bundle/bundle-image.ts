@@ -1,4 +1,4 @@
-import { createCipheriv, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { assertKeyMatchesCertificate, loadCertificate, loadPrivateKey, signHex } from '../crypto/keys.js';
@@ -10,9 +10,12 @@ import type { EventHandler } from '../events.js';
 import { PartChunker } from '../store/part-chunker.js';
 import type { PartStore } from '../store/part-store.js';
 import { DigestTap } from '../stream/digest-tap.js';
+import { createCipheriv } from 'node:crypto';
 import { createParallelGzip } from '../stream/gzip-parallel.js';
 import { createTarPack, describeImage, tarStreamLength } from '../stream/tar-pack.js';
 import { toolBundler } from '../version.js';
+
+export { DEFAULT_GZIP_LEVEL } from '../stream/gzip-parallel.js';
 
 export interface BundleOptions extends Partial<LaunchFields> {
   /** The image file. */
@@ -32,6 +35,10 @@ export interface BundleOptions extends Partial<LaunchFields> {
   onEvent?: EventHandler;
   /** Stops the work: nothing is left in the store, and the promise rejects. */
   signal?: AbortSignal;
+  /** gzip level, 0 (stored) to 9; default DEFAULT_GZIP_LEVEL. */
+  compressionLevel?: number;
+  /** Compression threads; default one per core. */
+  threads?: number;
 }
 
 /**
@@ -76,7 +83,7 @@ export async function bundleImage(o: BundleOptions): Promise<BundleResult> {
   const writer = o.store.createWriter({ prefix: name, maxParts: partCount(maxBundledSize(tarStreamLength(source))) });
   const chunker = new PartChunker(writer, o.partsInFlight ?? 1);
   try {
-    await pipeline(createTarPack(source), tap, createParallelGzip(), createCipheriv('aes-128-cbc', key, iv), chunker, { signal: o.signal });
+    await pipeline(createTarPack(source), tap, createParallelGzip({ level: o.compressionLevel, workers: o.threads }), createCipheriv('aes-128-cbc', key, iv), chunker, { signal: o.signal });
     const names = chunker.parts.map((_, i) => partName(name, i, chunker.parts.length));
     const manifest: Manifest = {
       version: '2007-10-10',

@@ -5,7 +5,7 @@ import { missingMappingWarnings, parseBlockDeviceMappingFlag, type BlockDeviceMa
 import { invalidValue, requireDirectory, requireFile, requireOption } from './command.js';
 import { ask, canPrompt } from './prompt.js';
 import type { Reporter } from './reporter.js';
-import { bundleImage, type BundleOptions } from '../bundle/bundle-image.js';
+import { bundleImage, DEFAULT_GZIP_LEVEL, type BundleOptions } from '../bundle/bundle-image.js';
 import { DirectoryStore } from '../store/directory-store.js';
 import { bundleDocument } from './result.js';
 
@@ -21,6 +21,8 @@ export interface BundleFlags {
   blockDeviceMapping?: string;
   kernel?: string;
   ramdisk?: string;
+  compressionLevel?: string;
+  threads?: string;
   batch?: boolean;
   debug?: boolean;
 }
@@ -37,6 +39,8 @@ export interface ResolvedBundleFlags {
   blockDeviceMappings?: BlockDeviceMapping[];
   kernelId?: string;
   ramdiskId?: string;
+  compressionLevel: number;
+  threads?: number;
 }
 
 /** The architectures EC2's RegisterImage accepts: a manifest with another value makes a bundle it refuses. */
@@ -58,7 +62,16 @@ export function addBundleFlags(cmd: Command): Command {
     .option('--productcodes <code1,code2,...>', 'Default product codes attached to the image at registration time.')
     .option('-B, --block-device-mapping <maps>', "Default block-device-mapping scheme to launch the AMI with, e.g. 'ami=sda1,root=/dev/sda1,ephemeral0=sda2,swap=sda3'.")
     .option('--kernel <id>', 'Id of the default kernel to launch the AMI with.')
-    .option('--ramdisk <id>', 'Id of the default ramdisk to launch the AMI with.');
+    .option('--ramdisk <id>', 'Id of the default ramdisk to launch the AMI with.')
+    .option('--compression-level <N>', `gzip level from 0 (none) to 9 (smallest, slowest) (default: ${DEFAULT_GZIP_LEVEL}).`)
+    .option('--threads <N>', 'Compress with at most N threads (default: one per core).');
+}
+
+/** A whole number in [min, max] given to a flag. */
+function parseWhole(value: string, flag: string, min: number, max: number): number {
+  const n = /^\d+$/.test(value.trim()) ? Number(value) : NaN;
+  if (!(n >= min && n <= max)) throw invalidValue(flag, value, `must be a whole number from ${min} to ${max}`);
+  return n;
 }
 
 /** The user id: 12 digits, hyphens allowed and removed. */
@@ -101,6 +114,8 @@ export async function resolveBundleFlags(o: BundleFlags, reporter: Reporter): Pr
   const userKeyPath = requireFile(o.privatekey, '--privatekey');
   const user = parseUserId(requireOption(o.user, '--user'));
   const destination = requireDirectory(o.destination, '--destination');
+  const compressionLevel = o.compressionLevel === undefined ? DEFAULT_GZIP_LEVEL : parseWhole(o.compressionLevel, '--compression-level', 0, 9);
+  const threads = o.threads === undefined ? undefined : parseWhole(o.threads, '--threads', 1, 1024);
   if (o.ec2cert !== undefined) requireFile(o.ec2cert, '--ec2cert');
   const blockDeviceMappings = o.blockDeviceMapping !== undefined ? parseBlockDeviceMappingFlag(o.blockDeviceMapping) : undefined;
   const arch = await resolveArch(o.arch, o.batch, reporter);
@@ -117,6 +132,8 @@ export async function resolveBundleFlags(o: BundleFlags, reporter: Reporter): Pr
     blockDeviceMappings,
     kernelId: o.kernel,
     ramdiskId: o.ramdisk,
+    compressionLevel,
+    threads,
   };
 }
 

@@ -4,7 +4,7 @@ import { checkPartLayout, partLength, partName } from '../format/part-name.js';
 import type { Manifest, ManifestPart } from '../format/manifest.js';
 
 /** What a bundle's stages measured of one part: written into the manifest, sent as Content-MD5. */
-export interface PartSums { sha1: string; md5: string }
+export interface PartSums { sha1: string; md5?: string }
 
 /**
  * Where a bundle's parts and manifest live: a directory or an S3 prefix. Operations read and write bundles only
@@ -57,9 +57,14 @@ export function partLengthError(where: string, actual: string, length: number): 
   return new ToolError(`${where} is ${actual}, but the manifest's bundled_size makes it ${length} bytes; make or download the bundle again`, { code: 'PART_DIGEST_MISMATCH' });
 }
 
-/** SHA-1 (hex) and MD5 (base64) of a part. */
+/** SHA-1 (hex) of a part; the MD5 S3 wants (base64) is taken by the S3 store when it sends the part. */
 export function partSums(data: Buffer): PartSums {
-  return { sha1: createHash('sha1').update(data).digest('hex'), md5: createHash('md5').update(data).digest('base64') };
+  return { sha1: createHash('sha1').update(data).digest('hex') };
+}
+
+/** The Content-MD5 of a body. */
+export function md5Base64(data: Buffer): string {
+  return createHash('md5').update(data).digest('base64');
 }
 
 /**

@@ -6,7 +6,7 @@ import { isPlainFileName } from '../format/part-name.js';
 import { s3Call } from '../s3/call.js';
 import type { S3Target } from '../s3/client.js';
 import { idleWatchdog } from '../s3/idle-watchdog.js';
-import { collectExactly, partLengthError, partSums, provisionalName, type PartStore, type PartSums, type PartWriter, type WriterOptions } from './part-store.js';
+import { collectExactly, md5Base64, partLengthError, provisionalName, type PartStore, type PartSums, type PartWriter, type WriterOptions } from './part-store.js';
 
 import { ACLS, type Acl } from '../s3/defaults.js';
 
@@ -85,7 +85,7 @@ export class S3Store implements PartStore {
    * PUTs one object from memory with the ACL and Content-MD5. The body goes out in 1 MiB pieces so that `onBytes`
    * moves with what the request has read (and goes back down when an attempt is retried).
    */
-  async put(key: string, data: Buffer, md5 = partSums(data).md5, onBytes?: (n: number) => void): Promise<void> {
+  async put(key: string, data: Buffer, md5 = md5Base64(data), onBytes?: (n: number) => void): Promise<void> {
     let sent = 0;
     await this.call({ action: 'PutObject', key }, (abortSignal) => {
       if (sent) onBytes?.(-sent);

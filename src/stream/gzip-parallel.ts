@@ -1,15 +1,24 @@
 // Parallel deflate that still produces ONE gzip member (see docs/performance-notes.md): the input is cut into
-// chunks, each deflated raw in a worker with the previous 32 KiB as dictionary and ending in a sync flush, so the
-// outputs concatenate into one deflate stream; an empty final block, CRC-32 and ISIZE close it.
-import { existsSync } from 'node:fs';
+// chunks, each deflated raw in a worker (deflate-chunk.ts: the previous 32 KiB as dictionary, stored blocks for
+// incompressible segments, ending byte-aligned), so the outputs concatenate into one deflate stream; an empty final
+// block, CRC-32 (combined from the workers' CRCs of their chunks) and ISIZE close it.
 import { availableParallelism } from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { crc32 } from 'node:zlib';
+import { crc32Combine } from '../format/crc32-combine.js';
 import type { GzipJob, GzipJobResult } from './gzip-worker.js';
+import { workerScript } from './worker-script.js';
 
-export interface ParallelGzipOptions { level?: number; workers?: number; chunkSize?: number }
+export interface ParallelGzipOptions {
+  /** 0 (stored) to 9; default DEFAULT_GZIP_LEVEL. */
+  level?: number;
+  /** Worker threads; default one per core. */
+  workers?: number;
+  chunkSize?: number;
+}
+
+/** Level 6: a sixth of level 9's time for 0.3% more bytes on an OS image (see README, Performance). */
+export const DEFAULT_GZIP_LEVEL = 6;
 
 const WINDOW = 32 * 1024;
 const DEFAULT_CHUNK = 1024 * 1024;
@@ -22,15 +31,6 @@ export function gzipHeader(level: number): Buffer {
   return Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, xfl, 0x03]);
 }
 
-/** The compiled worker beside this module; vitest runs the TypeScript sources, whose worker only exists built in dist/. */
-function workerPath(): string {
-  const here = import.meta.url;
-  const url = here.endsWith('.ts') ? new URL('../../dist/stream/gzip-worker.js', here) : new URL('./gzip-worker.js', here);
-  const path = fileURLToPath(url);
-  if (!existsSync(path)) throw new Error(`gzip worker ${path} is missing: build the project with 'npx tsc -p .'`);
-  return path;
-}
-
 interface Slot { worker: Worker; busy: boolean }
 
 class ParallelGzip extends Transform {
@@ -41,7 +41,7 @@ class ParallelGzip extends Transform {
   private readonly script: string;
   private readonly slots: Slot[] = [];
   private readonly queue: GzipJob[] = [];
-  private readonly done = new Map<number, Buffer>();
+  private readonly done = new Map<number, { pieces: Buffer[]; crc: number; length: number }>();
   private readonly spare: Buffer[] = []; // chunk buffers back from the workers
   private waiters: Array<() => void> = [];
   private nextSeq = 0;
@@ -57,19 +57,26 @@ class ParallelGzip extends Transform {
 
   constructor(opts: ParallelGzipOptions) {
     super();
-    this.level = opts.level ?? 9;
-    this.maxWorkers = opts.workers ?? Math.min(availableParallelism(), 4);
+    this.level = opts.level ?? DEFAULT_GZIP_LEVEL;
+    this.maxWorkers = opts.workers ?? availableParallelism();
     this.chunkSize = opts.chunkSize ?? DEFAULT_CHUNK;
     if (!Number.isInteger(this.level) || this.level < 0 || this.level > 9) throw new RangeError(`gzip level must be 0-9, not ${opts.level}`);
     if (!Number.isInteger(this.maxWorkers) || this.maxWorkers < 1) throw new RangeError(`gzip workers must be a positive integer, not ${opts.workers}`);
     if (!Number.isInteger(this.chunkSize) || this.chunkSize < 1) throw new RangeError(`gzip chunkSize must be a positive integer, not ${opts.chunkSize}`);
-    this.maxInFlight = 2 * this.maxWorkers;
-    this.script = workerPath();
+    // One chunk per worker and two queued: each further in-flight chunk costs 2 MiB (input and output).
+    this.maxInFlight = this.maxWorkers + 2;
+    this.script = workerScript('gzip-worker');
     this.push(gzipHeader(this.level));
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.consume(chunk).then(() => cb(), cb);
+  }
+
+  override _read(size: number): void {
+    super._read(size);
+    // The consumer wants more: input waiting for room in the output may go on, once the chunk being read is taken.
+    process.nextTick(() => this.wake());
   }
 
   override _flush(cb: TransformCallback): void {
@@ -93,7 +100,8 @@ class ParallelGzip extends Transform {
         this.submit(this.cur);
         this.cur = null;
         this.curLen = 0;
-        await this.until(() => this.inFlight < this.maxInFlight);
+        // Output waiting for the consumer is bounded here: results arrive outside _transform, so Transform can't.
+        await this.until(() => this.inFlight < this.maxInFlight && this.readableLength < this.readableHighWaterMark);
       }
     }
   }
@@ -110,7 +118,6 @@ class ParallelGzip extends Transform {
   }
 
   private submit(data: Buffer): void {
-    this.crc = crc32(data, this.crc);
     this.total += data.length;
     const dictionary = this.window.length > 0 ? this.window : undefined;
     // A copy: `data` is transferred to the worker. Chunks under 32 KiB take the window's tail along.
@@ -154,14 +161,14 @@ class ParallelGzip extends Transform {
     slot.worker.unref();
     if ('error' in msg) return this.fail(new Error(`gzip worker could not deflate chunk ${msg.seq}: ${msg.error}`));
     if (msg.input.buffer.byteLength === this.chunkSize && this.spare.length <= this.maxInFlight) this.spare.push(Buffer.from(msg.input.buffer));
-    // The output sits in a buffer sized for the worst case: keep a small one in a buffer of its own size.
-    const { output } = msg;
-    const small = output.byteLength < output.buffer.byteLength / 4;
-    this.done.set(msg.seq, small ? Buffer.from(output) : Buffer.from(output.buffer, output.byteOffset, output.byteLength));
+    // A piece that is a small part of its buffer (zlib's is sized for the worst case) is copied, so the buffer can go.
+    const pieces = msg.output.map((p) => (p.byteLength < p.buffer.byteLength / 4 ? Buffer.from(p) : Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
+    this.done.set(msg.seq, { pieces, crc: msg.crc, length: msg.input.byteLength });
     for (let out = this.done.get(this.nextOut); out; out = this.done.get(this.nextOut)) {
       this.done.delete(this.nextOut++);
       this.inFlight--;
-      if (!this.destroyed) this.push(out);
+      this.crc = crc32Combine(this.crc, out.crc, out.length);
+      if (!this.destroyed) for (const piece of out.pieces) this.push(piece);
     }
     this.dispatch();
     this.wake();

@@ -1,32 +1,31 @@
 // Worker thread of createParallelGzip: deflates one chunk per message.
 import { parentPort } from 'node:worker_threads';
-import { constants, deflateRawSync } from 'node:zlib';
+import { crc32 } from 'node:zlib';
+import { deflateChunk } from './deflate-chunk.js';
 
 export interface GzipJob { seq: number; data: Uint8Array; dictionary?: Uint8Array; level: number }
-/** `input` is the job's chunk buffer handed back for reuse: buffers that die in this thread pile up until V8's
- *  external-memory limit (~64 MiB per isolate) forces a collection, because the worker allocates few JS objects. */
-export type GzipJobResult = { seq: number; output: Uint8Array; input: Uint8Array } | { seq: number; error: string };
+/** `output` are the chunk's pieces in order, `crc` the CRC-32 of its input. `input` is the job's chunk buffer handed back for reuse: buffers that
+ *  die in this thread pile up until V8's external-memory limit (~64 MiB per isolate) forces a collection, because
+ *  the worker allocates few JS objects; so everything this thread allocates is handed over too. */
+export type GzipJobResult = { seq: number; output: Uint8Array[]; crc: number; input: Uint8Array } | { seq: number; error: string };
 
 if (!parentPort) throw new Error('gzip-worker.js must run in a worker thread');
 const port = parentPort;
 
+const view = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
 port.on('message', (job: GzipJob) => {
-  let output: Buffer;
+  let pieces: Buffer[];
+  let crc: number;
   try {
-    output = deflateRawSync(job.data, {
-      level: job.level,
-      // Sync flush: the output ends byte-aligned and not final, so the next chunk's blocks can follow it directly.
-      finishFlush: constants.Z_SYNC_FLUSH,
-      // Room for the worst case (stored blocks) in ONE output buffer, which we then hand over whole.
-      chunkSize: job.data.length + (job.data.length >> 8) + 1024,
-      ...(job.dictionary ? { dictionary: job.dictionary } : {}),
-    });
+    crc = crc32(job.data);
+    pieces = deflateChunk(view(job.data), job.dictionary && view(job.dictionary), job.level);
   } catch (err) {
     port.postMessage({ seq: job.seq, error: err instanceof Error ? err.message : String(err) } satisfies GzipJobResult);
     return;
   }
   // Never transfer what may be a slab of Buffer's shared pool (exactly Buffer.poolSize bytes): copy that instead.
-  const owned = output.buffer.byteLength !== Buffer.poolSize;
-  const result: GzipJobResult = { seq: job.seq, output: owned ? output : new Uint8Array(output), input: job.data };
-  port.postMessage(result, [result.output.buffer as ArrayBuffer, job.data.buffer as ArrayBuffer]);
+  const output = pieces.map((p) => (p.buffer.byteLength === Buffer.poolSize ? new Uint8Array(p) : p));
+  const transfer = new Set<ArrayBuffer>([job.data.buffer as ArrayBuffer, ...output.map((p) => p.buffer as ArrayBuffer)]);
+  port.postMessage({ seq: job.seq, output, crc, input: job.data } satisfies GzipJobResult, [...transfer]);
 });

@@ -1,4 +1,4 @@
-import { lstat, mkdtemp, realpath } from 'node:fs/promises';
+import { lstat, mkdtemp, realpath, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ToolError } from '../errors.js';
 import { StagedFiles, sweepStaleTemporaries } from '../stream/atomic-write.js';
@@ -8,7 +8,7 @@ import { detectScheme, planLayout, writePartitionTable, type DiskLayout, type Pa
 import { filesystemCapacity, makeFilesystem, targetFilesystem, type TargetFilesystem } from './mkfs.js';
 import { mountOf, nonLocalMountsUnder, readMounts } from './mounts.js';
 import { ALWAYS_EMPTIED, buildSelection, volumeRelative, type FilterHit } from './select.js';
-import { applyFstab, applyGrubConfig, copyToStaging, listSelection, measureSelection, prepareSpecialDirs, runScript } from './stage.js';
+import { applyFstab, applyGrubConfig, copyToStaging, LINK_MIN_SIZE, listSelection, measureSelection, prepareSpecialDirs, runScript } from './stage.js';
 
 export interface BuildImageOptions {
   /** The volume to copy (a directory; realpath'd here). */
@@ -47,9 +47,9 @@ const MiB = 1024 * 1024;
 
 /**
  * Turns a mounted volume into a disk image without mounting anything: rsync the chosen files into a staging
- * directory, add /dev nodes, fstab, grub config, run -S; write the partition table, mke2fs -d at the partition's
- * offset, GRUB 2 or legacy GRUB boot code. The size is checked before anything is copied; on failure nothing is
- * left behind.
+ * directory (hard links to the volume's files where it can), add /dev nodes, fstab, grub config, run -S; write the
+ * partition table, mke2fs -d at the partition's offset, GRUB 2 or legacy GRUB boot code. The size is checked before
+ * anything is copied; on failure nothing is left behind.
  */
 export async function buildImage(o: BuildImageOptions): Promise<BuildImageResult> {
   const debug = o.debug ?? (() => {});
@@ -110,8 +110,12 @@ export async function buildImage(o: BuildImageOptions): Promise<BuildImageResult
   try {
     const staging = await mkdtemp(join(destination, `.${basename(o.prefix)}.staging-`));
     staged.addScratch(staging);
+    // On the volume's filesystem the staging tree can share the volume's files instead of copying them; not when
+    // a -S script runs on it, since a script may write into a file (and so into the live volume).
+    const link = !o.script && (await stat(volume)).dev === (await stat(staging)).dev;
+    debug(link ? `staging by hard links to the volume's files (files under ${LINK_MIN_SIZE} bytes are copied)` : 'staging by copying');
     o.line(`Copying ${volume} into the image file ${imagePath}...`);
-    if (await copyToStaging(volume, staging, selection, o.signal)) o.warn('WARNING: some files vanished while copying (the volume is in use); the rest were copied.');
+    if (await copyToStaging(volume, staging, selection, link, o.signal)) o.warn('WARNING: some files vanished while copying (the volume is in use); the rest were copied.');
     await prepareSpecialDirs(staging);
     await applyFstab(staging, { fstab: o.fstab, generate: o.generateFstab ? { uuid: fs.uuid, fsType: fs.type } : undefined });
     if (o.grubConfig) await applyGrubConfig(staging, o.grubConfig);

@@ -72,11 +72,29 @@ export async function measureSelection(volume: string, names: Buffer[]): Promise
   return { bytes, inodes };
 }
 
-/** rsync -aHAXS --numeric-ids of the selection into the staging directory. Returns true if files vanished meanwhile. */
-export async function copyToStaging(volume: string, staging: string, sel: Selection, signal?: AbortSignal): Promise<boolean> {
-  const r = await runRsync([...RSYNC_COPY_FLAGS, ...rsyncFilterArgs(sel.rules), volume.replace(/\/?$/, '/'), staging.replace(/\/?$/, '/')], () => {}, signal);
-  if (r.code !== 0 && r.code !== RSYNC_VANISHED) throw rsyncError(`Copying ${volume} to ${staging}`, r);
-  return r.code === RSYNC_VANISHED;
+/**
+ * Regular files at least this large are hard-linked when staging by links; smaller ones are copied. mke2fs -d looks
+ * every multiply-linked file up in a list (time quadratic in their number: 50,000 linked files cost it seconds more),
+ * and on a typical root the files under 32 KiB are nine in ten of the files but under a tenth of the bytes.
+ */
+export const LINK_MIN_SIZE = 32 * 1024;
+
+/**
+ * rsync -aHAXS --numeric-ids of the selection into the staging directory. Returns true if files vanished meanwhile.
+ * With `link` (the staging directory on the volume's filesystem), files of LINK_MIN_SIZE or more become hard links
+ * to the volume's own (rsync --link-dest) instead of copies: the staged tree then shares those inodes with the live
+ * volume, so every later change to it must replace a file (unlink, then create), never write into one.
+ */
+export async function copyToStaging(volume: string, staging: string, sel: Selection, link = false, signal?: AbortSignal): Promise<boolean> {
+  const from = volume.replace(/\/?$/, '/');
+  const passes = link ? [[`--max-size=${LINK_MIN_SIZE - 1}`], [`--min-size=${LINK_MIN_SIZE}`, `--link-dest=${from}`]] : [[]];
+  let vanished = false;
+  for (const extra of passes) {
+    const r = await runRsync([...RSYNC_COPY_FLAGS, ...extra, ...rsyncFilterArgs(sel.rules), from, staging.replace(/\/?$/, '/')], () => {}, signal);
+    if (r.code !== 0 && r.code !== RSYNC_VANISHED) throw rsyncError(`Copying ${volume} to ${staging}`, r);
+    vanished ||= r.code === RSYNC_VANISHED;
+  }
+  return vanished;
 }
 
 async function exists(p: string): Promise<boolean> {

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -194,5 +194,88 @@ describe.skipIf(unmet !== undefined)('ec2-bundle-vol fstab and GRUB configuratio
     const b = await freshDir();
     expect((await runCli('ec2-bundle-vol', ['-v', tree, '-d', b, '--no-inherit', '--clone-only', '-P', 'none', '-s', '16'])).code).toBe(0);
     expect(new ExtImage(join(b, 'image'), 0).cat('/etc/fstab').toString()).toBe('# the volume\'s own\n');
+  });
+});
+
+describe('ec2-bundle-vol staging on the volume\'s filesystem: hard links, and the live volume left untouched', () => {
+  const KiB = 1024;
+  let vol: string;
+  let menu: string;
+  /** Content, inode and link count of the volume's files that the staged copy changes or shares. */
+  let before: Map<string, { content: Buffer; ino: number; nlink: number; mtimeMs: number }>;
+  const WATCHED = ['etc/fstab', 'boot/grub/menu.lst', 'boot/grub/grub.conf', 'dev/null', 'usr/lib/big.bin', 'etc/hostname'];
+
+  async function snapshot(): Promise<typeof before> {
+    const m = new Map<string, { content: Buffer; ino: number; nlink: number; mtimeMs: number }>();
+    for (const p of WATCHED) {
+      const st = await stat(join(vol, p));
+      m.set(p, { content: await readFile(join(vol, p)), ino: st.ino, nlink: st.nlink, mtimeMs: st.mtimeMs });
+    }
+    return m;
+  }
+
+  beforeAll(async () => {
+    vol = join(work, 'linked-volume');
+    for (const d of ['etc', 'boot/grub', 'dev', 'usr/lib']) await mkdir(join(vol, d), { recursive: true });
+    // Files of 32 KiB and more are hard-linked into the staging tree; these are exactly the ones it then replaces.
+    const big = (label: string) => `# ${label}\n${`# ${'x'.repeat(76)}\n`.repeat(500)}`;
+    await writeFile(join(vol, 'etc/fstab'), big("the volume's own fstab"));
+    await writeFile(join(vol, 'boot/grub/menu.lst'), big("the volume's own menu.lst"));
+    await writeFile(join(vol, 'boot/grub/grub.conf'), big("the volume's own grub.conf"));
+    await writeFile(join(vol, 'dev/null'), big('a regular file where the image gets a device node'));
+    await writeFile(join(vol, 'etc/hostname'), 'linked\n');
+    await writeImage(join(vol, 'usr/lib/big.bin'), { size: 2 << 20, mode: '0644', mtime: 1_600_000_000, sparse: false, layout: [{ kind: 'random', label: 'linked', length: 2 << 20 }] });
+    menu = join(work, 'linked-menu.lst');
+    await writeFile(menu, 'default 0\ntimeout 0\ntitle Linked\nroot (hd0,0)\nkernel /vmlinuz root=UUID=x ro\n');
+    before = await snapshot();
+  });
+
+  async function expectVolumeUntouched(): Promise<void> {
+    const after = await snapshot();
+    for (const p of WATCHED) {
+      expect(after.get(p)!.content.equals(before.get(p)!.content), `${p}: content`).toBe(true);
+      expect(after.get(p)).toMatchObject({ ino: before.get(p)!.ino, nlink: before.get(p)!.nlink, mtimeMs: before.get(p)!.mtimeMs });
+    }
+  }
+
+  it('links the large files, writes fstab, GRUB menus and /dev nodes as new files: the image has them, the volume not', async () => {
+    const out = await freshDir();
+    const run = runCli('ec2-bundle-vol', ['-v', vol, '-d', out, '--no-inherit', '--clone-only', '-P', 'mbr', '-s', '16', '--generate-fstab', '--grub-config', menu, '--debug']);
+    // While the staging tree exists, the volume's large file has a second name: the staged one.
+    let links = 1;
+    let finished = false;
+    void run.finally(() => (finished = true));
+    while (!finished) {
+      links = Math.max(links, (await stat(join(vol, 'usr/lib/big.bin'))).nlink);
+      await new Promise((res) => setTimeout(res, 5));
+    }
+    const r = await run;
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`DEBUG: staging by hard links to the volume's files (files under ${32 * KiB} bytes are copied)`);
+    expect(links).toBe(2);
+    await expectVolumeUntouched();
+    const img = new ExtImage(join(out, 'image'), 1024 * 1024);
+    expect(img.cat('/etc/fstab').toString()).toMatch(/^UUID=[0-9a-f-]+\t\/\text4\t/);
+    expect(img.cat('/boot/grub/menu.lst').toString()).toBe(await readFile(menu, 'utf8'));
+    expect(img.cat('/boot/grub/grub.conf').toString()).toBe(await readFile(menu, 'utf8'));
+    expect(img.stat('/dev/null')).toMatchObject({ type: 'character special', rdev: [1, 3] });
+    expect(img.cat('/usr/lib/big.bin').equals(before.get('usr/lib/big.bin')!.content)).toBe(true);
+    expect(img.stat('/usr/lib/big.bin')).toMatchObject({ links: 1, mtime: 1_600_000_000 });
+    expect(img.cat('/etc/hostname').toString()).toBe('linked\n');
+    expect((await readdir(out)).sort()).toEqual(['image']); // the staging tree is gone
+  });
+
+  it('copies instead when a -S script runs: a script writing into a file changes only the image', async () => {
+    const out = await freshDir();
+    const script = join(work, 'append.sh');
+    await writeFile(script, '#!/bin/sh\nset -e\necho appended >> "$1/usr/lib/big.bin"\necho "# appended" >> "$1/etc/fstab"\n');
+    await chmod(script, 0o755);
+    const r = await runCli('ec2-bundle-vol', ['-v', vol, '-d', out, '--no-inherit', '--clone-only', '-P', 'none', '-s', '16', '-S', script, '--debug']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('DEBUG: staging by copying');
+    await expectVolumeUntouched();
+    const img = new ExtImage(join(out, 'image'), 0);
+    expect(img.cat('/usr/lib/big.bin').equals(Buffer.concat([before.get('usr/lib/big.bin')!.content, Buffer.from('appended\n')]))).toBe(true);
+    expect(img.cat('/etc/fstab').toString()).toBe(`${before.get('etc/fstab')!.content.toString()}# appended\n`);
   });
 });

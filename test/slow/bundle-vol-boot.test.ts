@@ -1,12 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadManifest } from '../../src/bundle/manifest-file.js';
 import { detectBundleVirtualization } from '../../src/bundle/virtualization.js';
 import { DirectoryStore } from '../../src/store/directory-store.js';
 import { key, unmetPrerequisite } from '../helpers/paths.js';
+import { promisify } from 'node:util';
 import { runCli } from '../helpers/run.js';
 import { partitionTable } from '../helpers/volume-debugfs.js';
 import { BOOT_MARKER, bootImage, bootTestScript, ensureDebianTree } from '../helpers/volume-debian.js';
@@ -31,6 +33,8 @@ initrd /boot/initrd.img-\${K#vmlinuz-}
 MENU
 `;
 }
+
+const execAsync = promisify(execFile);
 
 const BUNDLE_FLAGS = ['-c', key('user-cert.pem'), '-k', key('user-key.pem'), '-u', '123456789012', '-r', 'x86_64', '--ec2cert', key('ec2-cert.pem'), '--batch'];
 
@@ -112,16 +116,25 @@ describe.skipIf(unmet !== undefined)('ec2-bundle-vol: the unbundled image boots 
     expect(text).toContain("Booting 'amitools legacy GRUB boot test'");
   }, 900_000);
 
-  it('boots a -P gpt clone too (GRUB core image in the BIOS boot partition)', async () => {
-    const out = join(work, 'clone-gpt');
-    await mkdir(out);
+  it('boots a -P gpt clone staged by hard links (GRUB core image in the BIOS boot partition); the volume is untouched', async () => {
+    // A volume of its own on the filesystem of -d, with the test init and grub.cfg in it, and no -S: the staging
+    // tree links the volume's files, and --generate-fstab replaces one of them.
+    const volume = join(work, 'linked-volume');
+    await execAsync('cp', ['-a', '--reflink=auto', `${tree}/.`, volume]);
     const script = join(work, 'add-boot-test.sh');
     await writeFile(script, bootTestScript(), { mode: 0o755 });
+    await execAsync(script, [volume]);
+    const fstab = await readFile(join(volume, 'etc', 'fstab'));
+    const out = join(work, 'clone-gpt');
+    await mkdir(out);
     let t = Date.now();
-    const r = await runCli('ec2-bundle-vol', ['-v', tree, '-d', out, '-P', 'gpt', '-s', '1024', '--no-inherit', '--clone-only', '-S', script, '--batch']);
+    const r = await runCli('ec2-bundle-vol', ['-v', volume, '-d', out, '-P', 'gpt', '-s', '1024', '--no-inherit', '--clone-only', '--generate-fstab', '--batch', '--debug']);
     expect(r.stderr.split('\n').filter((l) => /^(ERROR|WARNING)/.test(l))).toEqual([]);
+    expect(r.stderr).toContain('DEBUG: staging by hard links');
     expect(r.code).toBe(0);
-    console.log(`ec2-bundle-vol --clone-only -P gpt: ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    expect((await readFile(join(volume, 'etc', 'fstab'))).equals(fstab)).toBe(true);
+    await rm(volume, { recursive: true });
+    console.log(`ec2-bundle-vol --clone-only -P gpt, staged by hard links: ${((Date.now() - t) / 1000).toFixed(1)} s`);
     const image = join(out, 'image');
     expect(partitionTable(image)).toMatchObject({ label: 'gpt', partitions: [{ start: 4096 }, { start: 2048, size: 2048 }] });
     t = Date.now();
