@@ -4,6 +4,7 @@ export { AmiToolsError, ToolError, UsageError, errorMessage, type ErrorCode } fr
 export { TOOL_NAME, TOOL_VERSION, toolBundler } from './version.js';
 
 export { bundleImage, type BundleOptions, type BundleResult } from './bundle/bundle-image.js';
+export { bundleVolume, type BundleVolumeOptions } from './bundle/bundle-volume.js';
 export { unbundle, type UnbundleOptions } from './bundle/unbundle.js';
 export { readManifest, loadManifest, checkManifest, signatureVerifies, type ManifestSource } from './bundle/manifest-file.js';
 export { displayText } from './format/display.js';

@@ -5,7 +5,8 @@ import { missingMappingWarnings, parseBlockDeviceMappingFlag, type BlockDeviceMa
 import { invalidValue, requireDirectory, requireFile, requireOption } from './command.js';
 import { ask, canPrompt } from './prompt.js';
 import type { Reporter } from './reporter.js';
-import { bundleImage, DEFAULT_GZIP_LEVEL, type BundleOptions } from '../bundle/bundle-image.js';
+import { bundleImage, DEFAULT_GZIP_LEVEL, type BundleOptions, type BundleResult } from '../bundle/bundle-image.js';
+import type { EventHandler } from '../events.js';
 import { DirectoryStore } from '../store/directory-store.js';
 import { bundleDocument } from './result.js';
 
@@ -142,22 +143,28 @@ export function displayPath(dir: string, name: string): string {
   return `${dir.replace(/\/+$/, '') || '/'}/${name}`.replace(/^\/\//, '/');
 }
 
-/** Bundles into -d with the original's output lines (and a progress line on a terminal); resolves to the --output json fields. */
+/** The original's lines (and a progress line on a terminal) for the events of a bundling. */
+export function bundleEvents(reporter: Reporter): EventHandler {
+  return (e) => {
+    if (e.type === 'progress') reporter.progress('Bundling', e.bytes, e.totalBytes);
+    else if (e.type === 'part') reporter.line(`Created ${e.name}`);
+  };
+}
+
+/** The lines after a bundling, and the --output json fields of the bundle in -d. */
+export async function reportBundle(reporter: Reporter, destination: string, result: BundleResult): Promise<Record<string, unknown>> {
+  reporter.stop();
+  reporter.line('Creating bundle manifest...');
+  reporter.line(`Bundle manifest is ${displayPath(destination, result.manifestName)}`);
+  return { manifest: join(destination, result.manifestName), ...(await bundleDocument(result.manifest, destination)) };
+}
+
+/** Bundles into -d with the original's output lines; resolves to the --output json fields. */
 export async function bundleAndReport(reporter: Reporter, options: Omit<BundleOptions, 'onEvent' | 'store'> & { destination: string }): Promise<Record<string, unknown>> {
   reporter.line('Bundling image file...');
   try {
-    const result = await bundleImage({
-      ...options,
-      store: new DirectoryStore(options.destination, { signal: options.signal }),
-      onEvent: (e) => {
-        if (e.type === 'progress') reporter.progress('Bundling', e.bytes, e.totalBytes);
-        else if (e.type === 'part') reporter.line(`Created ${e.name}`);
-      },
-    });
-    reporter.stop();
-    reporter.line('Creating bundle manifest...');
-    reporter.line(`Bundle manifest is ${displayPath(options.destination, result.manifestName)}`);
-    return { manifest: join(options.destination, result.manifestName), ...(await bundleDocument(result.manifest, options.destination)) };
+    const result = await bundleImage({ ...options, store: new DirectoryStore(options.destination, { signal: options.signal }), onEvent: bundleEvents(reporter) });
+    return await reportBundle(reporter, options.destination, result);
   } finally {
     reporter.stop();
   }

@@ -3,10 +3,11 @@ import { Option } from 'commander';
 import type { mergeInherited } from '../ec2/metadata.js';
 import { missingMappingWarnings } from '../format/manifest.js';
 import { PLAIN_FILE_NAME_RULE, isPlainFileName } from '../format/part-name.js';
-import { buildImage } from '../volume/build-image.js';
+import { bundleVolume } from '../bundle/bundle-volume.js';
+import { DirectoryStore } from '../store/directory-store.js';
 import { PARTITION_SCHEMES, type PartitionScheme } from '../volume/disk-layout.js';
 import { isUnder } from '../volume/mounts.js';
-import { addBundleFlags, bundleAndReport, resolveBundleFlags, type BundleFlags } from './bundle-options.js';
+import { addBundleFlags, bundleEvents, reportBundle, resolveBundleFlags, type BundleFlags } from './bundle-options.js';
 import { createCommand, invalidValue, markMandatory, requireDirectory, requireFile, runCommand, type CommonOptions } from './command.js';
 import { ToolError, UsageError } from '../errors.js';
 import { Reporter } from './reporter.js';
@@ -126,7 +127,8 @@ export function main(argv: string[] = process.argv): Promise<number> {
       }
     }
 
-    const result = await buildImage({
+    const f = inherited?.fields;
+    const { image: result, bundle } = await bundleVolume({
       volume,
       destination,
       prefix: o.prefix,
@@ -144,27 +146,23 @@ export function main(argv: string[] = process.argv): Promise<number> {
       warn: (s) => reporter.warn(s),
       debug: o.debug ? (s) => reporter.warn(`DEBUG: ${s}`) : undefined,
       signal,
-    });
-    reporter.line(`Image file created: ${result.imagePath}`);
-    reporter.line('Volume cloning done.');
-
-    let doc: Record<string, unknown> = {};
-    if (!flags) {
-      reporter.line('Not bundling image file since "--clone-only" flag was specified.');
-    } else {
-      const f = inherited?.fields;
-      doc = await bundleAndReport(reporter, {
+      bundle: flags && {
         ...flags,
-        image: result.imagePath,
-        prefix: o.prefix,
+        store: new DirectoryStore(destination, { signal }),
         kernelId: f ? f.kernelId : flags.kernelId,
         ramdiskId: f ? f.ramdiskId : flags.ramdiskId,
         productCodes: f ? f.productCodes : flags.productCodes,
         blockDeviceMappings: f ? f.blockDeviceMappings : flags.blockDeviceMappings,
         ancestry: f?.ancestry,
-        signal,
-      });
-    }
+        onEvent: bundleEvents(reporter),
+      },
+      onImage: (image) => {
+        reporter.line(`Image file created: ${image.imagePath}`);
+        reporter.line('Volume cloning done.');
+        reporter.line(flags ? 'Bundling image file...' : 'Not bundling image file since "--clone-only" flag was specified.');
+      },
+    }).finally(() => reporter.stop());
+    const doc = bundle ? await reportBundle(reporter, destination, bundle) : {};
     reporter.line(`${NAME} complete.`);
     return { image: result.imagePath, imageSize: sizeMB * 1024 * 1024, volume, partitionTable: result.layout.scheme, ...doc };
   });
