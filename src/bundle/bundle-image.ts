@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { assertKeyMatchesCertificate, loadCertificate, loadPrivateKey, signHex } from '../crypto/keys.js';
 import { wrapBundleKey } from '../crypto/key-envelope.js';
 import { buildManifestXml, buildSignedText, type LaunchFields, type Manifest } from '../format/manifest.js';
-import { PART_SIZE, PLAIN_FILE_NAME_RULE, isPlainFileName, partCount, partName } from '../format/part-name.js';
+import { PLAIN_FILE_NAME_RULE, isPlainFileName, partCount, partName } from '../format/part-name.js';
 import { UsageError } from '../errors.js';
 import type { EventHandler } from '../events.js';
 import { PartChunker } from '../store/part-chunker.js';
@@ -115,5 +115,3 @@ export async function bundleImage(o: BundleOptions): Promise<BundleResult> {
     throw err;
   }
 }
-
-export { PART_SIZE };
