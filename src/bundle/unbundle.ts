@@ -22,7 +22,7 @@ export interface UnbundleOptions {
   destination: string;
   /** Verify the manifest's signature with this certificate first. */
   certPath?: string;
-  /** Parts read ahead of the one being unpacked, so reading overlaps the rest (default 1: 10 MiB more). */
+  /** Parts read ahead of the one being unpacked, so reading overlaps the rest (default 0: each costs 10 MiB; more for a remote store). */
   prefetch?: number;
   onEvent?: EventHandler;
   /** Stops the work: the files extracted so far are removed, and the promise rejects. */
@@ -45,7 +45,7 @@ export async function unbundle(o: UnbundleOptions): Promise<{ files: string[] }>
   const extract = new TarExtract({ directory: o.destination, imageSize: manifest.size });
   const decipher = createDecipheriv('aes-128-cbc', key, iv);
   try {
-    await pipeline(createPartSource(o.store, manifest, source, o.prefetch ?? 1), decipher, createGunzip({ chunkSize: 1 << 20 }), tap, extract, { signal: o.signal }).catch((err: Error & { code?: string }) => {
+    await pipeline(createPartSource(o.store, manifest, source, o.prefetch ?? 0), decipher, createGunzip({ chunkSize: 1 << 20 }), tap, extract, { signal: o.signal }).catch((err: Error & { code?: string }) => {
       if (err.code === 'ERR_OSSL_BAD_DECRYPT') throw new ToolError('decryption failed: the bundle does not decrypt with the key in its manifest (parts from another bundle?)', { code: 'DECRYPT_FAILED' });
       if (err.code?.startsWith('Z_')) throw new ToolError(`the decrypted bundle is not valid gzip data (${err.message}); parts from another bundle?`, { code: 'DECRYPT_FAILED' });
       throw err;
