@@ -5,7 +5,8 @@
 // Run with `npm run bench` (builds first). Options: --images os,synthetic (default both), --size MiB (synthetic image,
 // default 1024), --gzip-size MiB (per data kind in the gzip stage bench, default 64), --runs N (keep the fastest),
 // --skip-gzip, --skip-bundle, --no-verify, --keep, --levels (each gzip level 1-9 on each image's tar stream: time,
-// CPU and size against the gzip -9 pipeline's). The images are built once into /var/cache/amitools-test (the OS
+// CPU and size against the gzip -9 pipeline's), --unbundle-to DIR (where unbundled images go, e.g. /dev/shm: the disk out
+// of the race). The images are built once into /var/cache/amitools-test (the OS
 // image needs root and debootstrap, like the boot test); --images synthetic runs without them.
 // Peak RSS and CPU come from GNU time (%M KiB, %U + %S s). GNU time around `bash -c 'a | b'` would report only the
 // largest single process, so each pipeline stage runs under its own GNU time: we print the largest process and the
@@ -31,7 +32,7 @@ const GNU_TIME = '/usr/bin/time';
 const SYNTHETIC_DIR = dirname(OS_IMAGE);
 
 function parseArgs(argv) {
-  const o = { images: ['os', 'synthetic'], size: 1024, gzipSize: 64, runs: 1, gzip: true, bundle: true, verify: true, keep: false, levels: false };
+  const o = { images: ['os', 'synthetic'], size: 1024, gzipSize: 64, runs: 1, gzip: true, bundle: true, verify: true, keep: false, levels: false, unbundleTo: OUT };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = () => {
@@ -50,8 +51,9 @@ function parseArgs(argv) {
     else if (a === '--no-verify') o.verify = false;
     else if (a === '--keep') o.keep = true;
     else if (a === '--levels') o.levels = true;
+    else if (a === '--unbundle-to') o.unbundleTo = String(argv[++i] ?? '');
     else if (a === '-h' || a === '--help') {
-      console.log('usage: node bench/bundle.mjs [--images os,synthetic] [--size MiB] [--gzip-size MiB] [--runs N] [--skip-gzip] [--skip-bundle] [--no-verify] [--keep] [--levels]');
+      console.log('usage: node bench/bundle.mjs [--images os,synthetic] [--size MiB] [--gzip-size MiB] [--runs N] [--skip-gzip] [--skip-bundle] [--no-verify] [--keep] [--levels] [--unbundle-to DIR]');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
@@ -357,7 +359,8 @@ async function benchImage(kind, image, o) {
   const imageSha1 = await sha1OfFile(image);
   const keyHex = randomBytes(16).toString('hex');
   const ivHex = randomBytes(16).toString('hex');
-  const dir = (tag) => join(OUT, `${kind}-${tag}`);
+  // Unbundled images (and the floor's copy) go to --unbundle-to, e.g. a tmpfs, to take the disk out of the race.
+  const dir = (tag) => join(/unbundled|floor/.test(tag) ? o.unbundleTo : OUT, `${kind}-${tag}`);
   const contenders = [
     { key: 'ours', label: 'bundle  ours, default level', run: () => bundleOurs(image, dir('ours')) },
     { key: 'ours9', label: 'bundle  ours, level 9', run: () => bundleOurs(image, dir('ours9'), 9) },
