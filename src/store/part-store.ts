@@ -38,7 +38,7 @@ export function provisionalName(o: WriterOptions, index: number): string {
 
 /** A bundle being written: parts in any order under provisional names, then all of it at once, manifest last. */
 export interface PartWriter {
-  /** `onBytes` reports the bytes sent as they go, where the store can tell (S3). */
+  /** `onBytes` reports the bytes sent as they go, where the store can tell (S3). `data` is the caller's again once the promise settles. */
   putPart(index: number, data: Buffer, sums: PartSums, onBytes?: (n: number) => void): Promise<void>;
   /** Gives the parts their final names (in index order) and then writes the manifest, if any. */
   commit(names: string[], manifest?: { name: string; data: Buffer }): Promise<void>;
