@@ -49,8 +49,8 @@ export interface BundleS3Plan { flags: BundleS3Flags & { bucket: string }; acl: 
  */
 export async function checkBundleS3Flags(o: BundleS3Flags, cmd: Command): Promise<BundleS3Plan | undefined> {
   if (o.bucket === undefined) {
-    const stray = (added.get(cmd) ?? []).find((opt) => cmd.getOptionValueSource(opt.attributeName()) === 'cli');
-    if (stray) throw new UsageError(`${stray.long} is for bundling straight to S3: add --bucket BUCKET[/PREFIX]`);
+    const stray = (added.get(cmd) ?? []).filter((opt) => cmd.getOptionValueSource(opt.attributeName()) === 'cli').map((opt) => opt.long);
+    if (stray.length) throw new UsageError(`${stray.join(', ')} ${stray.length > 1 ? 'are' : 'is'} for bundling straight to S3: add --bucket BUCKET[/PREFIX]`);
     return undefined;
   }
   const flags = { ...o, bucket: requireOption(o.bucket, '--bucket') };
