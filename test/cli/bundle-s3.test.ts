@@ -261,6 +261,7 @@ describe('faults while bundling straight to S3', () => {
     const run = startCli('ec2-bundle-image', ['-i', image, '-d', dest, ...KEYS, '--bucket', 'interrupted', ...s3Flags(), '--timeout', '30'], { env: env() });
     const until = Date.now() + 30_000;
     while (partPuts('interrupted').filter((q) => q.status === 200).length < 2 && Date.now() < until) await sleep(20);
+    await sleep(500); // the answers reach the command (part 2 stays stalled meanwhile)
     run.child.kill('SIGINT');
     const r = await run.done;
     expect(r.code).toBe(130);
