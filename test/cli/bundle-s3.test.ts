@@ -183,7 +183,7 @@ describe('ec2-bundle-image --bucket', () => {
       [['--region', 'eu-west-1', '--keep-partial'], '--region, --keep-partial are for bundling straight to S3: add --bucket BUCKET[/PREFIX]'],
       [['--bucket', 'x-refused', '--acl', 'everyone', ...url], "--acl has invalid value 'everyone'"],
       [['--bucket', 'x-refused', '--sigv', '3', ...url], "--sigv has invalid value '3'"],
-      [['--bucket', 'x-refused', '--register', 'no;semicolons', ...url], '--register'],
+      [['--bucket', 'x-refused', '--register', 'no;semicolons', ...url], "the image name 'no;semicolons' is not one EC2 accepts"],
       [['-b', 'x-refused', ...url], "unknown option '-b'"],
     ] as const) {
       const r = await bundleImage(image, dest, [...args]);
