@@ -2,7 +2,6 @@ import type { BlockDeviceMapping as Ec2BlockDeviceMapping, RegisterImageCommandI
 import { UsageError } from '../errors.js';
 import type { Ec2ClientFactory } from '../ec2/client.js';
 import { ec2Error } from '../ec2/errors.js';
-import { sendRegisterImage } from '../ec2/images.js';
 import type { VirtualizationType } from '../format/disk-detect.js';
 import type { Manifest } from '../format/manifest.js';
 
@@ -99,6 +98,8 @@ const HINTS: Record<string, string> = {
 export async function registerImage(o: RegisterOptions): Promise<RegisterResult> {
   checkRegistration(o.name, o.description);
   const request = registerImageInput(o);
+  // The EC2 SDK (80 MB resident) is loaded only to send: the checks and the printed command need none of it.
+  const { sendRegisterImage } = await import('../ec2/images.js');
   try {
     const imageId = await sendRegisterImage(o.clients(o.region), request);
     return { imageId, region: o.region, request };
