@@ -37,3 +37,4 @@ export { createTarPack, describeImage, type TarSource } from './stream/tar-pack.
 export { TarExtract, type ExtractedFile } from './stream/tar-extract.js';
 export { createParallelGzip, type ParallelGzipOptions } from './stream/gzip-parallel.js';
 export { loadCertificate, loadPrivateKey, signHex, verifyHex } from './crypto/keys.js';
+export type { ImageSink, ImageAttributes } from './stream/image-sink.js';
