@@ -100,7 +100,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
           ? { destination: o.destination }
           : { sink: (imageSize: number) => openImageSink(output, { imageSize, deviceZeroed: o.deviceZeroed, signal }) }),
         certPath: o.cert,
-        // --concurrency N: N parts in flight at most (each 10 MiB of memory); the default keeps a peak under 200 MB.
+        // --concurrency N: N parts in memory at most, 10 MiB each; the default (2) keeps the peak under 200 MB.
         prefetch: !target ? 0 : given(cmd, 'concurrency') ? target.concurrency - 1 : S3_PREFETCH,
         onEvent: (e) => { if (e.type === 'progress') reporter.progress('Unbundling', e.bytes, e.totalBytes); },
         signal,
