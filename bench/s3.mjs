@@ -1,7 +1,8 @@
-// Upload and download of a 200 MiB bundle against s3rver on 127.0.0.1: --concurrency 1 vs the default, same run.
+// Upload and download of a 200 MiB bundle against s3rver on 127.0.0.1: --concurrency 1 vs the default, same run;
+// then unbundling a real bundle of that size straight from S3 (unbundle -b) vs download-bundle + unbundle.
 // Usage: npm run build && node bench/s3.mjs [MiB]
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,8 +73,49 @@ try {
     mkdirSync(dl);
     await timed(`download ${label}`, [bin('ec2-download-bundle'), '-b', `bench-${tag}/images`, '-p', 'bench.img', '-d', dl, ...creds, ...extra]);
   }
+  await unbundleFromS3();
 } finally {
   server.kill('SIGTERM');
   await new Promise((r) => server.once('exit', r));
   rmSync(work, { recursive: true, force: true });
+}
+
+// ---- unbundle -b vs download-bundle + unbundle: a real bundle of an incompressible image (an AES-CTR keystream).
+async function unbundleFromS3() {
+  const keys = join(ROOT, 'test', 'fixtures', 'keys');
+  const image = join(work, 'real.img');
+  const ctr = createCipheriv('aes-128-ctr', Buffer.alloc(16, 7), Buffer.alloc(16, 0));
+  const zeros = Buffer.alloc(MIB > 8 ? 8 << 20 : total);
+  const out = [];
+  for (let done = 0; done < total; done += zeros.length) out.push(ctr.update(zeros.subarray(0, Math.min(zeros.length, total - done))));
+  writeFileSync(image, Buffer.concat(out));
+  const real = join(work, 'real-bundle');
+  mkdirSync(real);
+  await run(process.execPath, [bin('ec2-bundle-image'), '-i', image, '-c', join(keys, 'user-cert.pem'), '-k', join(keys, 'user-key.pem'),
+    '-u', '123456789012', '-r', 'x86_64', '--ec2cert', join(keys, 'ec2-cert.pem'), '-d', real, '--batch']);
+  await run(process.execPath, [bin('ec2-upload-bundle'), '-b', 'bench-real/images', '-m', join(real, 'real.img.manifest.xml'), ...creds]);
+  const unbundle = ['-k', join(keys, 'user-key.pem'), '--batch'];
+  // ec2-unbundle's -s is --source: the secret key goes by its long name.
+  const s3Flags = ['--url', url, '-a', 'S3RVER', '--secret-key', 'S3RVER'];
+  for (let round = 1; round <= 2; round++) {
+    const direct = join(work, `direct-${round}`);
+    mkdirSync(direct);
+    const t0 = process.hrtime.bigint();
+    await run(process.execPath, [bin('ec2-unbundle'), '-b', 'bench-real/images', '-p', 'real.img', '-d', direct, ...unbundle, ...s3Flags]);
+    const t1 = process.hrtime.bigint();
+    const dl = join(work, `two-step-${round}`);
+    const out2 = join(work, `two-step-out-${round}`);
+    mkdirSync(dl);
+    mkdirSync(out2);
+    await run(process.execPath, [bin('ec2-download-bundle'), '-b', 'bench-real/images', '-p', 'real.img', '-d', dl, ...creds]);
+    await run(process.execPath, [bin('ec2-unbundle'), '-m', join(dl, 'real.img.manifest.xml'), '-s', dl, '-d', out2, ...unbundle]);
+    const t2 = process.hrtime.bigint();
+    const secs = (a, b) => Number(b - a) / 1e9;
+    const line = (label, s) => console.log(`${label.padEnd(34)} ${s.toFixed(2).padStart(6)} s  ${(MIB * 1.048576 / s).toFixed(1).padStart(7)} MB/s`);
+    line(`unbundle -b (round ${round})`, secs(t0, t1));
+    line(`download + unbundle (round ${round})`, secs(t1, t2));
+    rmSync(dl, { recursive: true, force: true });
+    rmSync(out2, { recursive: true, force: true });
+    rmSync(direct, { recursive: true, force: true });
+  }
 }
