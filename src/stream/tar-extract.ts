@@ -2,6 +2,7 @@
 // and directories. Files go to temporary names and get their final names only in commit(), all or none; holes are
 // restored (sparse maps, and every 4 KiB-aligned all-zero block becomes a hole). Links, devices and FIFOs are
 // refused: an image bundle holds one regular file, and anything else is a sign of a foreign or hostile archive.
+// Or, given an ImageSink instead of a directory, the stream's single regular file goes to it (ec2-unbundle -o).
 //
 // The stream is hostile until its digest is checked, which is only at its end, so everything here is bounded by
 // the manifest's image size and by fixed header limits, and every name is confined to the destination: each path
