@@ -1,8 +1,9 @@
 // Against s3rver on 127.0.0.1, same run: upload and download of a 200 MiB bundle, --concurrency 1 vs the default; then
-// an image of that size bundled straight to S3 (ec2-bundle-image --bucket) vs bundled to disk and then uploaded.
+// an image of that size bundled straight to S3 (ec2-bundle-image --bucket) vs bundled to disk and then uploaded; then
+// unbundling a real bundle of that size straight from S3 (unbundle -b) vs download-bundle + unbundle.
 // Usage: npm run build && node bench/s3.mjs [MiB]
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,8 +90,51 @@ try {
   const copy = join(work, 'manifest-copy');
   mkdirSync(copy);
   await timed('bundle --bucket (parts straight to S3)', [bin('ec2-bundle-image'), ...bundleFlags, '-d', copy, '--bucket', 'bench-one/images', ...s3Long]);
+  await unbundleFromS3();
 } finally {
   server.kill('SIGTERM');
   await new Promise((r) => server.once('exit', r));
   rmSync(work, { recursive: true, force: true });
+}
+
+// ---- unbundle -b vs download-bundle + unbundle: a real bundle of an incompressible image (an AES-CTR keystream).
+async function unbundleFromS3() {
+  const keys = join(ROOT, 'test', 'fixtures', 'keys');
+  const image = join(work, 'real.img');
+  const ctr = createCipheriv('aes-128-ctr', Buffer.alloc(16, 7), Buffer.alloc(16, 0));
+  const zeros = Buffer.alloc(MIB > 8 ? 8 << 20 : total);
+  const out = [];
+  for (let done = 0; done < total; done += zeros.length) out.push(ctr.update(zeros.subarray(0, Math.min(zeros.length, total - done))));
+  writeFileSync(image, Buffer.concat(out));
+  const real = join(work, 'real-bundle');
+  mkdirSync(real);
+  await run(process.execPath, [bin('ec2-bundle-image'), '-i', image, '-c', join(keys, 'user-cert.pem'), '-k', join(keys, 'user-key.pem'),
+    '-u', '123456789012', '-r', 'x86_64', '--ec2cert', join(keys, 'ec2-cert.pem'), '-d', real, '--batch']);
+  await run(process.execPath, [bin('ec2-upload-bundle'), '-b', 'bench-real/images', '-m', join(real, 'real.img.manifest.xml'), ...creds]);
+  const unbundle = ['-k', join(keys, 'user-key.pem'), '--batch'];
+  // ec2-unbundle's -s is --source: the secret key goes by its long name.
+  const s3Flags = ['--url', url, '-a', 'S3RVER', '--secret-key', 'S3RVER'];
+  const secs = (t0) => Number(process.hrtime.bigint() - t0) / 1e9;
+  const line = (label, s) => console.log(`${label.padEnd(34)} ${s.toFixed(2).padStart(6)} s  ${(MIB * 1.048576 / s).toFixed(1).padStart(7)} MB/s`);
+  // Alternated, three rounds: the machine's load drifts, and the first run of each warms the server's cache.
+  for (let round = 1; round <= 3; round++) {
+    for (const [label, extra] of [['unbundle -b', []], ['unbundle -b --concurrency 3', ['--concurrency', '3']]]) {
+      const direct = join(work, 'direct');
+      mkdirSync(direct);
+      const t0 = process.hrtime.bigint();
+      await run(process.execPath, [bin('ec2-unbundle'), '-b', 'bench-real/images', '-p', 'real.img', '-d', direct, ...unbundle, ...s3Flags, ...extra]);
+      line(`${label} (${round})`, secs(t0));
+      rmSync(direct, { recursive: true, force: true });
+    }
+    const dl = join(work, 'two-step');
+    const out2 = join(work, 'two-step-out');
+    mkdirSync(dl);
+    mkdirSync(out2);
+    const t0 = process.hrtime.bigint();
+    await run(process.execPath, [bin('ec2-download-bundle'), '-b', 'bench-real/images', '-p', 'real.img', '-d', dl, ...creds]);
+    await run(process.execPath, [bin('ec2-unbundle'), '-m', join(dl, 'real.img.manifest.xml'), '-s', dl, '-d', out2, ...unbundle]);
+    line(`download + unbundle (${round})`, secs(t0));
+    rmSync(dl, { recursive: true, force: true });
+    rmSync(out2, { recursive: true, force: true });
+  }
 }

@@ -60,10 +60,11 @@ export function s3TargetOptions(flags: S3Flags): S3TargetOptions {
 /**
  * The S3 flags of the original (-b -a -s -t --url --region --sigv --retry) plus ours (--session-token --concurrency
  * --timeout --path-style, the AWS CLI's --profile and --endpoint-url). `longOnly`: without the short letters, for the
- * bundling commands, whose own -a -s -b keep the original's meaning.
+ * bundling commands, whose own -a -s -b keep the original's meaning; `withoutShort`: without these short letters only
+ * (e.g. ec2-unbundle's -s, --source).
  */
-export function addS3Options(cmd: Command, o: { longOnly?: boolean } = {}): Command {
-  const flag = (short: string, long: string) => (o.longOnly ? long : `${short}, ${long}`);
+export function addS3Options(cmd: Command, o: { longOnly?: boolean; withoutShort?: string[] } = {}): Command {
+  const flag = (short: string, long: string) => (o.longOnly || o.withoutShort?.includes(short) ? long : `${short}, ${long}`);
   return cmd
     .option(flag('-b', '--bucket <BUCKET>'), "The bucket to use, followed by an optional key prefix: BUCKET[/key/prefix] (or the AWS CLI's s3://BUCKET/prefix).")
     .option(flag('-a', '--access-key <KEY>'), 'AWS access key id (default: AWS_ACCESS_KEY_ID, then the profile, then the SDK default chain).')

@@ -28,11 +28,11 @@ export class DirectoryStore implements PartStore {
     return readManifestBytes(this.path(name));
   }
 
-  async readPart(name: string, size: number, onBytes?: (n: number) => void): Promise<Buffer> {
+  async readPart(name: string, size: number, onBytes?: (n: number) => void, into?: Buffer): Promise<Buffer> {
     const file = await this.openPart(name, size);
     try {
       // `end` is inclusive: one byte more than the part is read at most, so a part that grows is still caught.
-      return await collectExactly(file.handle.createReadStream({ start: 0, end: size, highWaterMark: 1 << 20, autoClose: false }), size, `part ${this.path(name)}`, onBytes);
+      return await collectExactly(file.handle.createReadStream({ start: 0, end: size, highWaterMark: 1 << 20, autoClose: false }), size, `part ${this.path(name)}`, onBytes, into);
     } finally {
       await file.handle.close();
     }

@@ -17,8 +17,11 @@ export interface PartStore {
   readonly rereadOnMismatch: boolean;
   /** The manifest's bytes, refused past MAX_MANIFEST_BYTES. */
   readManifest(name: string): Promise<Buffer>;
-  /** Exactly `size` bytes of a part; a longer or shorter part is refused without reading past `size` + 1 bytes. */
-  readPart(name: string, size: number, onBytes?: (n: number) => void): Promise<Buffer>;
+  /**
+   * Exactly `size` bytes of a part; a longer or shorter part is refused without reading past `size` + 1 bytes.
+   * `into` (at least `size` bytes) is where to put them: the result is then a view of it.
+   */
+  readPart(name: string, size: number, onBytes?: (n: number) => void, into?: Buffer): Promise<Buffer>;
   /** Where it is cheap (a local directory): checks that every part is there, a regular file of its size, before work starts. */
   precheck?(parts: { name: string; size: number }[]): Promise<void>;
   /** Starts writing a bundle: nothing appears under a final name before commit(). */
@@ -85,10 +88,10 @@ export function md5Base64(data: Buffer): string {
  * The one part verifier: reads a part bounded by its expected size and checks its SHA-1 against the manifest before
  * any of its bytes are used. A mismatch is read once more where the store says a transfer may have gone bad.
  */
-export async function readVerifiedPart(store: PartStore, part: ManifestPart, size: number, onBytes?: (n: number) => void): Promise<{ data: Buffer; sums: PartSums }> {
+export async function readVerifiedPart(store: PartStore, part: ManifestPart, size: number, onBytes?: (n: number) => void, into?: Buffer): Promise<{ data: Buffer; sums: PartSums }> {
   for (let attempt = 1; ; attempt++) {
     let counted = 0;
-    const data = await store.readPart(part.filename, size, onBytes && ((n) => { counted += n; onBytes(n); }));
+    const data = await store.readPart(part.filename, size, onBytes && ((n) => { counted += n; onBytes(n); }), into);
     const sums = partSums(data);
     if (sums.sha1 === part.digest.toLowerCase()) return { data, sums };
     onBytes?.(-counted);
@@ -102,9 +105,10 @@ export async function readVerifiedPart(store: PartStore, part: ManifestPart, siz
   }
 }
 
-/** Collects a stream into exactly `size` bytes, refusing a longer or shorter one without reading further. */
-export async function collectExactly(stream: AsyncIterable<Buffer> & { destroy?: () => void }, size: number, what: string, onBytes?: (n: number) => void): Promise<Buffer> {
-  const out = Buffer.allocUnsafe(size);
+/** Collects a stream into exactly `size` bytes (in `into` if given), refusing a longer or shorter one without reading further. */
+export async function collectExactly(stream: AsyncIterable<Buffer> & { destroy?: () => void }, size: number, what: string, onBytes?: (n: number) => void, into?: Buffer): Promise<Buffer> {
+  if (into && into.length < size) throw new RangeError(`a ${into.length}-byte buffer cannot hold ${what} (${size} bytes)`);
+  const out = into ? into.subarray(0, size) : Buffer.allocUnsafe(size);
   let n = 0;
   for await (const chunk of stream) {
     if (n + chunk.length > size) {

@@ -58,7 +58,7 @@ export class S3Store implements PartStore {
     });
   }
 
-  async readPart(name: string, size: number, onBytes?: (n: number) => void): Promise<Buffer> {
+  async readPart(name: string, size: number, onBytes?: (n: number) => void, into?: Buffer): Promise<Buffer> {
     const key = this.key(name);
     return this.call({ action: 'GetObject', key }, async (abortSignal) => {
       let counted = 0;
@@ -70,7 +70,7 @@ export class S3Store implements PartStore {
           // A declared length that is wrong is refused before a byte of the body is read.
           if (out.ContentLength !== undefined && out.ContentLength !== size) throw partLengthError(what, `${out.ContentLength} bytes long`, size);
           return await collectExactly(body.pipe(idleWatchdog(this.target.timeoutMs, key)), size, what,
-            (n) => { counted += n; onBytes?.(n); });
+            (n) => { counted += n; onBytes?.(n); }, into);
         } finally {
           body.destroy();
         }

@@ -95,7 +95,7 @@ describe('abbreviated long options, as the original takes them', () => {
   it('refuses an ambiguous prefix, naming the candidates', async () => {
     const r = await runCli('ec2-unbundle', ['--de', '/tmp']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe("ambiguous option '--de': it could be --debug, --destination\nTry 'ec2-unbundle --help'\n");
+    expect(r.stderr).toBe("ambiguous option '--de': it could be --debug, --destination, --device-zeroed, --delegation-token\nTry 'ec2-unbundle --help'\n");
   });
 
   it("prefers the original's flag when only a flag we added makes the prefix ambiguous (--pa is --part)", async () => {

@@ -36,6 +36,24 @@ describe('createPartSource', () => {
     });
   }
 
+  for (const prefetch of [0, 1]) {
+    it(`with a map (the decipher): its output, in order, and ${prefetch + 1} part buffer(s) used over and over (prefetch ${prefetch})`, async () => {
+      const store = new DirectoryStore(dir);
+      const buffers = new Set<Buffer>();
+      const recording = Object.assign(Object.create(store) as DirectoryStore, {
+        readPart: (name: string, size: number, onBytes?: (n: number) => void, into?: Buffer) => {
+          if (into) buffers.add(into);
+          return store.readPart(name, size, onBytes, into);
+        },
+      });
+      // A map that copies and marks its output, so that a reused buffer overwritten too early would show.
+      const map = { update: (c: Buffer) => Buffer.from(c.map((b) => b ^ 0x5a)), final: () => Buffer.from('end') };
+      const all = await drain(createPartSource(recording, manifest, dir, prefetch, map));
+      expect(all.equals(Buffer.concat([Buffer.concat(contents).map((b) => b ^ 0x5a), Buffer.from('end')]))).toBe(true);
+      expect(buffers.size).toBe(prefetch + 1);
+    });
+  }
+
   it('a missing part read ahead fails the stream once, naming it, with no unhandled rejection', async () => {
     const missing = { ...manifest, parts: [parts[0]!, { filename: 'p.part.missing', digest: parts[1]!.digest }, parts[2]!] };
     await expect(drain(createPartSource(new DirectoryStore(dir), missing, dir, 2))).rejects.toThrow(/p\.part\.missing: it does not exist/);
