@@ -23,6 +23,8 @@ export type ErrorCode =
   | 'DECRYPT_FAILED'
   /** A file cannot be read or written. */
   | 'IO_ERROR'
+  /** A block device given as the output is mounted or otherwise in use, or smaller than the image. */
+  | 'DEVICE_UNUSABLE'
   /** An S3 request failed; the S3_* codes say why. */
   | 'S3_ERROR'
   | 'S3_ACCESS_DENIED'

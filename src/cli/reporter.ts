@@ -60,9 +60,12 @@ export class Reporter {
   private started: number | undefined; // the first progress call, so time spent at a prompt doesn't count
   readonly interactive: boolean;
   private readonly quiet: boolean;
+  /** Where line() writes: stdout, unless stdout carries data (ec2-unbundle -o -). */
+  private readonly lines: NodeJS.WriteStream;
 
-  constructor(opts: { batch?: boolean; output?: string; stream?: NodeJS.WriteStream } = {}) {
+  constructor(opts: { batch?: boolean; output?: string; stream?: NodeJS.WriteStream; lines?: NodeJS.WriteStream } = {}) {
     this.quiet = opts.output === 'json';
+    this.lines = opts.lines ?? process.stdout;
     const stream = opts.stream ?? (this.quiet ? process.stderr : process.stdout);
     // A terminal that reports no width (e.g. script(1) without a window size) can't hold a redrawn line.
     this.interactive = !opts.batch && Boolean(stream.isTTY) && (stream.columns ?? 0) > 0;
@@ -78,10 +81,10 @@ export class Reporter {
     text = displayText(text, true);
     if (this.spinner?.isSpinning) {
       this.spinner.clear();
-      writeTo(process.stdout, text + '\n');
+      writeTo(this.lines, text + '\n');
       this.spinner.render();
     } else {
-      writeTo(process.stdout, text + '\n');
+      writeTo(this.lines, text + '\n');
     }
   }
 

@@ -50,13 +50,17 @@ export function s3TargetOptions(flags: S3Flags): S3TargetOptions {
   };
 }
 
-/** The S3 flags of the original (-b -a -s -t --url --region --sigv --retry) plus ours (--concurrency --timeout --path-style, the AWS CLI's --profile and --endpoint-url). */
-export function addS3Options(cmd: Command): Command {
+/**
+ * The S3 flags of the original (-b -a -s -t --url --region --sigv --retry) plus ours (--concurrency --timeout --path-style, the AWS CLI's --profile and --endpoint-url).
+ * `withoutShort` leaves out short letters the command uses for its own flags (e.g. ec2-unbundle's -s, --source).
+ */
+export function addS3Options(cmd: Command, o: { withoutShort?: string[] } = {}): Command {
+  const f = (spec: string) => (o.withoutShort?.includes(spec.slice(0, 2)) ? spec.slice(4) : spec);
   return cmd
-    .option('-b, --bucket <BUCKET>', "The bucket to use, followed by an optional key prefix: BUCKET[/key/prefix] (or the AWS CLI's s3://BUCKET/prefix).")
-    .option('-a, --access-key <KEY>', 'AWS access key id (default: AWS_ACCESS_KEY_ID, then the profile, then the SDK default chain).')
-    .option('-s, --secret-key <KEY>', 'AWS secret access key (default: AWS_SECRET_ACCESS_KEY, then the profile, then the SDK default chain).')
-    .option('-t, --delegation-token <TOKEN>', 'Session token (default: AWS_SESSION_TOKEN or AWS_DELEGATION_TOKEN).')
+    .option(f('-b, --bucket <BUCKET>'), "The bucket to use, followed by an optional key prefix: BUCKET[/key/prefix] (or the AWS CLI's s3://BUCKET/prefix).")
+    .option(f('-a, --access-key <KEY>'), 'AWS access key id (default: AWS_ACCESS_KEY_ID, then the profile, then the SDK default chain).')
+    .option(f('-s, --secret-key <KEY>'), 'AWS secret access key (default: AWS_SECRET_ACCESS_KEY, then the profile, then the SDK default chain).')
+    .option(f('-t, --delegation-token <TOKEN>'), 'Session token (default: AWS_SESSION_TOKEN or AWS_DELEGATION_TOKEN).')
     .option('--profile <NAME>', 'The profile in ~/.aws/config and ~/.aws/credentials to use (default: AWS_PROFILE, else default).')
     .option('--url <URL>', 'The S3 service URL (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile\'s endpoint_url, else the endpoint of the region).')
     .option('--endpoint-url <URL>', 'The same as --url (the AWS CLI\'s name).')

@@ -1,58 +1,141 @@
-import { accessSync, constants } from 'node:fs';
-import { unbundle } from '../bundle/unbundle.js';
+import { accessSync, constants, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
+import { unbundle, S3_PREFETCH } from '../bundle/unbundle.js';
 import { DirectoryStore } from '../store/directory-store.js';
-import { readManifest } from '../bundle/manifest-file.js';
+import type { PartStore } from '../store/part-store.js';
+import { openImageSink } from '../stream/image-sink.js';
+import { PLAIN_FILE_NAME_RULE, isPlainFileName } from '../format/part-name.js';
+import { displayText } from '../format/display.js';
 import { createCommand, invalidValue, markMandatory, requireDirectory, requireFile, runCommand, type CommonOptions } from './command.js';
-import { Reporter } from './reporter.js';
+import { Reporter, formatBytes } from './reporter.js';
 import { bundleDocument } from './result.js';
+import { addS3Options, targetFromFlags, type S3Flags } from './s3-options.js';
 
-interface Flags extends CommonOptions {
+interface Flags extends CommonOptions, Partial<S3Flags> {
+  profile?: string;
   privatekey?: string;
   manifest?: string;
+  prefix?: string;
   source: string;
   destination: string;
+  outputImage?: string;
+  deviceZeroed?: boolean;
   cert?: string;
 }
 
-const command = () => markMandatory(
-  createCommand('ec2-unbundle', 'Recreate an image from its bundle: verify, decrypt and unpack the parts named by a manifest.')
+/** The attribute names of the S3 flags (all but -b), which only mean something with -b. */
+let s3Flags: string[] = [];
+
+const command = () => {
+  const cmd = createCommand('ec2-unbundle', 'Recreate an image from its bundle: verify, decrypt and unpack the parts named by a manifest, from a directory or straight from S3.')
     .option('-k, --privatekey <path>', 'The path to the PEM encoded RSA private key the bundle was made for.')
-    .option('-m, --manifest <path>', 'The path to the manifest file.')
+    .option('-m, --manifest <path>', 'The path to the manifest file; with -b, the manifest object\'s name under the key prefix (default: PREFIX.manifest.xml).')
     .option('-s, --source <directory>', 'The directory containing the bundled AMI parts.', '.')
     .option('-d, --destination <directory>', 'The directory to write the image to.', '.')
-    .option('--cert <path>', "Verify the manifest's signature with this PEM certificate before unbundling."),
-  '--privatekey', '--manifest');
+    .option('--cert <path>', "Verify the manifest's signature with this PEM certificate before unbundling.")
+    .option('-o, --output-image <path>', 'Write the image itself to PATH instead of into -d: a file (holes restored), an existing block device (written in place; it must not be mounted and must hold the image), or - for stdout.')
+    .option('--device-zeroed', 'With -o DEVICE: the device already reads as zeros (e.g. a new EBS volume), so the image\'s zero runs are not written.')
+    .option('-p, --prefix <PREFIX>', 'With -b: the bundle file name prefix; the manifest is PREFIX.manifest.xml (default: image).');
+  const before = new Set(cmd.options.map((o) => o.attributeName()));
+  addS3Options(cmd, { withoutShort: ['-s'] });
+  s3Flags = cmd.options.map((o) => o.attributeName()).filter((n) => !before.has(n) && n !== 'bucket');
+  return markMandatory(cmd, '--privatekey', '--manifest');
+};
+
+const given = (cmd: Command, name: string) => cmd.getOptionValueSource(name) === 'cli';
 
 /** Runs the command on argv; resolves to its exit code. */
 export function main(argv: string[] = process.argv): Promise<number> {
-  return runCommand<Flags>(command(), argv, async (o, _cmd, signal) => {
+  return runCommand<Flags>(command(), argv, async (o, cmd, signal) => {
     const privateKeyPath = requireFile(o.privatekey, '--privatekey');
-    const manifestPath = requireFile(o.manifest, '--manifest');
-    requireDirectory(o.source, '--source');
-    requireDirectory(o.destination, '--destination');
-    try {
-      accessSync(o.destination, constants.W_OK);
-    } catch {
-      throw invalidValue('--destination', o.destination, 'Directory is not writable.');
+    const fromS3 = o.bucket !== undefined;
+    if (fromS3) {
+      if (given(cmd, 'source')) throw new UsageError('-s/--source names a directory of parts; with -b the parts are read from S3: give one or the other');
+      for (const [flag, v] of [['--manifest', o.manifest], ['--prefix', o.prefix]] as const) {
+        if (v !== undefined && !isPlainFileName(v)) throw invalidValue(flag, v, `a plain name is required (${PLAIN_FILE_NAME_RULE}); put key prefixes in -b BUCKET/key/prefix`);
+      }
+    } else {
+      if (o.prefix !== undefined) throw new UsageError('-p/--prefix names a bundle in S3: give it with -b BUCKET');
+      const stray = s3Flags.find((n) => given(cmd, n));
+      if (stray) throw new UsageError(`--${stray.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is for unbundling from S3: give it with -b BUCKET`);
+      requireFile(o.manifest, '--manifest');
+      requireDirectory(o.source, '--source');
+    }
+    const output = o.outputImage;
+    if (output !== undefined) {
+      if (given(cmd, 'destination')) throw new UsageError('-o/--output-image and -d/--destination both say where the image goes: give one of them');
+      if (output === '-' && o.output === 'json') throw new UsageError('-o - writes the image to stdout, where --output json would write too: give one of them');
+      checkOutputPath(output, o.deviceZeroed);
+    } else {
+      if (o.deviceZeroed) throw new UsageError('--device-zeroed applies to -o DEVICE only');
+      requireDirectory(o.destination, '--destination');
+      try {
+        accessSync(o.destination, constants.W_OK);
+      } catch {
+        throw invalidValue('--destination', o.destination, 'Directory is not writable.');
+      }
     }
     if (o.cert !== undefined) requireFile(o.cert, '--cert');
 
-    const reporter = new Reporter(o);
-    let files: string[];
+    // With the image on stdout, every line goes to stderr.
+    const toStdout = output === '-';
+    const reporter = new Reporter({ ...o, ...(toStdout ? { stream: process.stderr, lines: process.stderr } : {}) });
+    const manifestName = o.manifest ?? `${o.prefix ?? 'image'}.manifest.xml`;
+    const target = fromS3 ? await targetFromFlags({ ...o, bucket: o.bucket! }, reporter) : undefined;
     try {
-      ({ files } = await unbundle({
-        manifest: { path: manifestPath },
-        store: new DirectoryStore(o.source, { signal }),
+      let store: PartStore;
+      if (target) {
+        const { S3Store } = await import('../store/s3-store.js');
+        store = new S3Store(target, { signal });
+      } else {
+        store = new DirectoryStore(o.source, { signal });
+      }
+      const result = await unbundle({
+        manifest: target ? { name: manifestName } : { path: o.manifest! },
+        store,
         privateKeyPath,
-        destination: o.destination,
+        ...(output === undefined
+          ? { destination: o.destination }
+          : { sink: (imageSize: number) => openImageSink(output, { imageSize, deviceZeroed: o.deviceZeroed, signal }) }),
         certPath: o.cert,
+        prefetch: target ? S3_PREFETCH : 0,
         onEvent: (e) => { if (e.type === 'progress') reporter.progress('Unbundling', e.bytes, e.totalBytes); },
         signal,
-      }));
+      });
+      reporter.stop();
+      const image = result.extracted[0];
+      if (output !== undefined && image) {
+        reporter.line(`Wrote ${displayText(image.name)} (${formatBytes(image.size)}) to ${toStdout ? 'stdout' : output}.`);
+      }
+      reporter.line('Unbundle complete.');
+      return {
+        manifest: target ? `${store.location}${manifestName}` : o.manifest!,
+        files: result.files,
+        ...(await bundleDocument(result.manifest, target ? undefined : o.source)),
+      };
     } finally {
       reporter.stop();
+      target?.client.destroy();
     }
-    reporter.line('Unbundle complete.');
-    return { manifest: manifestPath, files, ...(await bundleDocument(await readManifest(manifestPath), o.source)) };
   });
+}
+
+/** The output is checked before anything is fetched: a file in an existing directory, a device, or a stream. */
+function checkOutputPath(path: string, deviceZeroed?: boolean): void {
+  if (path === '-') {
+    if (deviceZeroed) throw new UsageError('--device-zeroed applies to -o DEVICE only, not to stdout');
+    return;
+  }
+  let st;
+  try { st = statSync(path); } catch { /* a new file: its directory must exist */ }
+  if (st?.isDirectory()) throw invalidValue('--output-image', path, 'it is a directory: give a file, a block device or - (stdout), or use -d DIRECTORY');
+  if (deviceZeroed && !st?.isBlockDevice()) throw new UsageError(`--device-zeroed applies to -o DEVICE only, and ${path} is not a block device`);
+  if (!st) {
+    const dir = dirname(resolve(path));
+    let ok = false;
+    try { ok = statSync(dir).isDirectory(); accessSync(dir, constants.W_OK); } catch { ok = false; }
+    if (!ok) throw invalidValue('--output-image', path, `its directory ${dir} does not exist or is not writable`);
+  }
 }

@@ -18,11 +18,19 @@ import {
   SparseMap, TarFormatError, type PaxOverrides, type TarHeader,
 } from '../format/tar-header.js';
 import { tempPathBeside } from './atomic-write.js';
+import { BlockWriter, fileRangeWriter, writeBuffers } from './block-writer.js';
+import type { ImageSink } from './image-sink.js';
 
 export interface ExtractedFile { name: string; path: string; size: number }
 
 export interface TarExtractOptions {
-  directory: string;
+  /** The directory the members are extracted into; or, instead: */
+  directory?: string;
+  /**
+   * Where the stream's one regular file goes (see ImageSink): any other member (a second file, a directory) is
+   * refused, as is a stream without a file. commit() finishes the sink; abort() aborts it.
+   */
+  sink?: ImageSink;
   /**
    * The image size the manifest states (its `<size>`): the files restored may not be larger, one by one or
    * together, and the tar stream may not be longer than such an image needs.
@@ -30,9 +38,6 @@ export interface TarExtractOptions {
   imageSize: number;
 }
 
-const WRITE_BUFFER = 4 << 20; // a multiple of HOLE_BLOCK
-const HOLE_BLOCK = 4096;
-const ZERO = Buffer.alloc(WRITE_BUFFER);
 /** A `././@LongLink` name: far more than PATH_MAX. */
 const MAX_LONG_NAME = 64 << 10;
 /** A pax header: room for a GNU 0.x sparse map of some 400 000 regions. */
@@ -65,98 +70,12 @@ function temporaryPath(path: string): string {
 }
 
 
-/** Writes a file from (data, file offset) pieces in large positional writes, skipping all-zero 4 KiB blocks. */
-class HoleWriter {
-  private cur = 0;
-  private len = 0;
-  private start = 0; // file offset of bufs[cur][0]
-  private inflight: Promise<void> = Promise.resolve();
-  private failure: unknown;
-
-  /** `bufs`: two WRITE_BUFFER-sized buffers, shared by the members of one extraction (one file at a time). */
-  constructor(private readonly fh: FileHandle, private readonly bufs: Buffer[]) {}
-
-  async write(data: Buffer, offset: number): Promise<void> {
-    let p = 0;
-    while (p < data.length) {
-      const at = offset + p;
-      if (this.len > 0) {
-        const gap = at - (this.start + this.len);
-        if (gap > 0 && gap < this.capacity() - this.len) {
-          // A hole before the next region, within this buffer: zeros, which become a hole again unless they share a
-          // 4 KiB block with data, so that many small regions cost a few large writes rather than one write each.
-          this.bufs[this.cur].fill(0, this.len, this.len + gap);
-          this.len += gap;
-        } else if (gap !== 0) {
-          await this.flush();
-        }
-      }
-      if (this.len === 0) this.start = at;
-      const cap = this.capacity();
-      const n = Math.min(cap - this.len, data.length - p);
-      data.copy(this.bufs[this.cur], this.len, p, p + n);
-      this.len += n;
-      p += n;
-      if (this.len === cap) await this.flush();
-    }
-  }
-
-  /** A buffer that starts unaligned ends at a 4 KiB boundary of the file, so the following ones are aligned. */
-  private capacity(): number {
-    return WRITE_BUFFER - (this.start % HOLE_BLOCK);
-  }
-
-  /** Starts writing the current buffer (one write may be in flight while the other buffer fills). */
-  private async flush(): Promise<void> {
-    await this.settle();
-    if (this.len === 0) return;
-    const buf = this.bufs[this.cur];
-    const { len, start } = this;
-    this.cur ^= 1;
-    this.len = 0;
-    this.inflight = this.writeRuns(buf, len, start).catch((err: unknown) => { this.failure = err; });
-  }
-
-  private async settle(): Promise<void> {
-    await this.inflight;
-    if (this.failure) throw this.failure;
-  }
-
-  private async writeRuns(buf: Buffer, len: number, start: number): Promise<void> {
-    if (buf.subarray(0, len).equals(ZERO.subarray(0, len))) return;
-    let run = -1;
-    let i = 0;
-    while (i < len) {
-      const end = Math.min(len, i + HOLE_BLOCK - ((start + i) % HOLE_BLOCK));
-      const zero = buf.subarray(i, end).equals(ZERO.subarray(0, end - i));
-      if (!zero && run < 0) run = i;
-      if (zero && run >= 0) {
-        await this.writeAll(buf, run, i, start);
-        run = -1;
-      }
-      i = end;
-    }
-    if (run >= 0) await this.writeAll(buf, run, len, start);
-  }
-
-  private async writeAll(buf: Buffer, from: number, to: number, start: number): Promise<void> {
-    while (from < to) {
-      const { bytesWritten } = await this.fh.write(buf, from, to - from, start + from);
-      from += bytesWritten;
-    }
-  }
-
-  async finish(): Promise<void> {
-    await this.flush();
-    await this.settle();
-  }
-}
-
 interface Member {
   name: string;
   path: string;
-  fh: FileHandle;
-  writer: HoleWriter;
+  /** The member's temporary file (none when it goes to a sink). */
+  fh?: FileHandle;
+  writer: { write(data: Buffer, offset: number): Promise<void> };
   realsize: number;
   mode: number;
   mtime: number;
@@ -184,6 +103,9 @@ const REFUSED_TYPES: Record<string, string> = {
 
 export class TarExtract extends Writable {
   private readonly directory: string;
+  private readonly sink?: ImageSink;
+  /** The file that went to the sink, once its data is complete. */
+  private image?: { name: string; size: number; mode: number; mtime: number };
   private readonly imageSize: number;
   private readonly maxStream: number;
   private state: State = { kind: 'header' };
@@ -215,7 +137,9 @@ export class TarExtract extends Writable {
   constructor(opts: TarExtractOptions) {
     super({ highWaterMark: 8 << 20 });
     if (!Number.isSafeInteger(opts.imageSize) || opts.imageSize < 0) throw new RangeError(`invalid image size: ${opts.imageSize}`);
-    this.directory = resolve(opts.directory);
+    if ((opts.directory === undefined) === (opts.sink === undefined)) throw new TypeError('TarExtract needs a directory or a sink, not both');
+    this.directory = resolve(opts.directory ?? '.');
+    this.sink = opts.sink;
     this.imageSize = opts.imageSize;
     this.maxStream = maxTarBytes(opts.imageSize);
   }
@@ -236,6 +160,7 @@ export class TarExtract extends Writable {
   override _final(cb: (err?: Error | null) => void): void {
     const s = this.state;
     if (s.kind === 'end' || (s.kind === 'header' && this.blockLen === 0)) {
+      if (this.sink && !this.image) return cb(new ToolError('the tar stream holds no file: there is no image to write', { code: 'TAR_INVALID' }));
       this.ended = true;
       cb();
     } else {
@@ -255,6 +180,7 @@ export class TarExtract extends Writable {
    */
   async commit(): Promise<ExtractedFile[]> {
     if (!this.ended) throw new ToolError('tar extraction is incomplete: commit() called before the tar stream ended');
+    if (this.sink) return this.commitSink(this.sink, this.image!);
     try {
       // A directory in the way would fail its rename only after earlier files were renamed: look first.
       for (const t of this.temps) {
@@ -280,6 +206,16 @@ export class TarExtract extends Writable {
     return out;
   }
 
+  private async commitSink(sink: ImageSink, image: NonNullable<TarExtract['image']>): Promise<ExtractedFile[]> {
+    try {
+      await sink.finish(image.size, { mode: image.mode, mtime: image.mtime });
+    } catch (err) {
+      await this.abort();
+      throw err;
+    }
+    return [{ name: image.name, path: sink.name, size: image.size }];
+  }
+
   /**
    * Removes everything this extraction wrote: temporary files, files a failed commit() had renamed, and the
    * directories it created (if empty). Safe to call at any time, also more than once.
@@ -289,7 +225,8 @@ export class TarExtract extends Writable {
     await this.busy;
     const m = this.member;
     this.member = undefined;
-    await m?.fh.close().catch(() => undefined);
+    await m?.fh?.close().catch(() => undefined);
+    await this.sink?.abort();
     for (const t of this.temps.splice(0)) await rm(t.tmp, { force: true }).catch(() => undefined);
     for (const path of this.committed.splice(0)) await rm(path, { force: true }).catch(() => undefined);
     for (const d of this.createdDirs.splice(0).sort((a, b) => b.length - a.length)) await rmdir(d).catch(() => undefined);
@@ -426,6 +363,7 @@ export class TarExtract extends Writable {
     if (t === 'V') return skip(); // a volume label
     // Old (v7) archives mark a directory only by the slash that ends its name, as GNU tar reads them.
     if (t === '5' || t === 'D' || ((t === '0' || t === '7') && name.endsWith('/'))) {
+      if (this.sink) throw this.notOneImage(`holds a directory '${shownName(name)}'`);
       const parts = memberComponents(name);
       this.countEntry(name);
       if (parts.length > 0) {
@@ -440,7 +378,8 @@ export class TarExtract extends Writable {
     if (t !== '0' && t !== '7' && t !== 'S') {
       throw new ToolError(`tar member '${shownName(name)}' has unsupported type '${shownName(t)}'; only regular files and directories can be unbundled`, { code: 'TAR_INVALID' });
     }
-    // The name is checked before anything is written for it.
+    if (this.sink && this.claimed.size > 0) throw this.notOneImage(`holds a second file '${shownName(name)}' after '${shownName([...this.claimed][0]!)}'`);
+    // The name is checked before anything is written for it (a sink writes no name, but is not told a hostile one).
     const parts = memberComponents(name);
     if (parts.length === 0) throw new ToolError(`tar member '${shownName(name)}' has no file name; refusing to extract it`, { code: 'UNSAFE_NAME' });
     const key = parts.join('/');
@@ -498,14 +437,26 @@ export class TarExtract extends Writable {
     if (++this.entries > MAX_ENTRIES) throw this.corrupt(`more than ${MAX_ENTRIES} files and directories (at '${shownName(name)}'); an image bundle holds one image`);
   }
 
+  private notOneImage(what: string): ToolError {
+    return this.corrupt(`the bundle ${what}; writing the image to one file, device or stdout needs exactly one regular file: unbundle into a directory (-d) instead`);
+  }
+
   /** Allocated at the first file, not per member: a stream of many small members must not churn 8 MiB each. */
   private writeBuffers(): Buffer[] {
-    this.buffers ??= [Buffer.allocUnsafe(WRITE_BUFFER), Buffer.allocUnsafe(WRITE_BUFFER)];
+    this.buffers ??= writeBuffers();
     return this.buffers;
   }
 
-  /** Opens the member's temporary file; `left` is its remaining stored bytes, which the map places. */
+  /** Opens the member's temporary file (or takes the sink); `left` is its remaining stored bytes, which the map places. */
   private async startFile(f: FileStart, map: SparseMap, left: number): Promise<void> {
+    if (this.sink) {
+      this.member = {
+        name: f.parts.join('/'), path: this.sink.name, writer: this.sink, realsize: f.realsize, mode: f.header.mode, mtime: f.mtime, map, region: 0, inRegion: 0,
+      };
+      if (left === 0) await this.finishFile(f.pad);
+      else this.state = { kind: 'data', left, pad: f.pad };
+      return;
+    }
     const dir = await this.directoryAt(f.parts.slice(0, -1), f.name);
     const path = join(dir, f.parts[f.parts.length - 1]);
     const st = await lstat(path).catch(() => undefined);
@@ -516,7 +467,7 @@ export class TarExtract extends Writable {
     const fh = await open(tmp, flags, 0o600).catch((err: unknown) => { throw ioError(err, tmp, 'create'); });
     this.temps.push({ tmp, path, name: f.parts.join('/'), size: f.realsize });
     this.member = {
-      name: f.parts.join('/'), path, fh, writer: new HoleWriter(fh, this.writeBuffers()), realsize: f.realsize, mode: f.header.mode,
+      name: f.parts.join('/'), path, fh, writer: new BlockWriter(fileRangeWriter(fh), { zeros: 'skip', buffers: this.writeBuffers() }), realsize: f.realsize, mode: f.header.mode,
       mtime: f.mtime, map, region: 0, inRegion: 0,
     };
     if (left === 0) await this.finishFile(f.pad);
@@ -525,8 +476,14 @@ export class TarExtract extends Writable {
 
   private async finishFile(pad: number): Promise<void> {
     const m = this.member!;
+    this.state = pad === 0 ? { kind: 'header' } : { kind: 'skip', left: pad };
+    if (!m.fh) { // the sink's: finished by commit(), once the stream's digest is known
+      this.image = { name: m.name, size: m.realsize, mode: m.mode, mtime: m.mtime };
+      this.member = undefined;
+      return;
+    }
     try {
-      await m.writer.finish();
+      await (m.writer as BlockWriter).finish();
       await m.fh.truncate(m.realsize);
       // Permission bits only: a hostile archive gets no set-user-ID file out of a run as root.
       await m.fh.chmod(m.mode & 0o777);
@@ -536,7 +493,6 @@ export class TarExtract extends Writable {
     } catch (err) {
       throw ioError(err, m.path, 'write');
     }
-    this.state = pad === 0 ? { kind: 'header' } : { kind: 'skip', left: pad };
   }
 
   /**
