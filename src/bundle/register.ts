@@ -83,8 +83,11 @@ export function registerImageCommandLine(input: RegisterImageCommandInput, regio
   if (input.RamdiskId) args.push('--ramdisk-id', input.RamdiskId);
   if (input.RootDeviceName) args.push('--root-device-name', input.RootDeviceName);
   if (input.BlockDeviceMappings?.length) {
-    args.push('--block-device-mappings', ...input.BlockDeviceMappings.map((m) => `DeviceName=${m.DeviceName},VirtualName=${m.VirtualName}`));
+    args.push('--block-device-mappings', ...input.BlockDeviceMappings.map((m) => (m.Ebs
+      ? `DeviceName=${m.DeviceName},Ebs={SnapshotId=${m.Ebs.SnapshotId},DeleteOnTermination=${m.Ebs.DeleteOnTermination},VolumeType=${m.Ebs.VolumeType}}`
+      : `DeviceName=${m.DeviceName},VirtualName=${m.VirtualName}`)));
   }
+  if (input.EnaSupport) args.push('--ena-support');
   if (region !== 'us-east-1') args.push('--region', region);
   return args.map((a, i) => (i < 3 ? a : shellWord(a))).join(' ');
 }

@@ -5,7 +5,6 @@
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { CompleteSnapshotCommand, PutSnapshotBlockCommand, StartSnapshotCommand, type EBSClient } from '@aws-sdk/client-ebs';
 import { errorMessage, ToolError } from '../errors.js';
-import type { ImageAttributes, ImageSink } from '../stream/image-sink.js';
 import { ebsError } from './errors.js';
 
 /** The EBS direct APIs' only block size. */
@@ -49,8 +48,11 @@ export interface SnapshotSinkOptions {
 /** What abort() did with the snapshot, for the caller's one error line. */
 export type SnapshotOutcome = { snapshotId: string; action: 'deleted' | 'kept' } | { snapshotId: string; action: 'delete-failed'; reason: string };
 
-/** The image sink that writes an EBS snapshot. start() first; then write()s, and finish() or abort(). */
-export class EbsSnapshotSink implements ImageSink {
+/**
+ * The image sink (stream/image-sink.ts's ImageSink, structurally: transport knows no streams) that writes an EBS
+ * snapshot. start() first; then write()s, and finish() or abort().
+ */
+export class EbsSnapshotSink {
   readonly revocable: boolean;
   snapshotId: string | undefined;
   /** Blocks written (ChangedBlocksCount). */
@@ -121,7 +123,7 @@ export class EbsSnapshotSink implements ImageSink {
     this.passed = Math.max(this.passed, offset + data.length);
   }
 
-  async finish(size: number, _attrs?: ImageAttributes): Promise<void> {
+  async finish(size: number): Promise<void> {
     const o = this.o;
     if (size > o.volumeSizeGiB * GiB) throw new ToolError(`the image is ${size} bytes, more than the ${o.volumeSizeGiB} GiB snapshot`, { code: 'EBS_ERROR' });
     if (this.cur) await this.send();
