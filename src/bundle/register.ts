@@ -75,7 +75,9 @@ function shellWord(s: string): string {
 
 /** The `aws ec2 register-image` command that sends the same request (--region when it is not us-east-1). */
 export function registerImageCommandLine(input: RegisterImageCommandInput, region: string): string {
-  const args: string[] = ['aws', 'ec2', 'register-image', '--image-location', input.ImageLocation ?? '', '--name', input.Name ?? 'NAME'];
+  // No image location for an EBS-backed AMI: its root is a snapshot in the block device mappings.
+  const location = input.ImageLocation === undefined ? [] : ['--image-location', input.ImageLocation];
+  const args: string[] = ['aws', 'ec2', 'register-image', ...location, '--name', input.Name ?? 'NAME'];
   if (input.Description !== undefined) args.push('--description', input.Description);
   if (input.Architecture) args.push('--architecture', input.Architecture);
   if (input.VirtualizationType) args.push('--virtualization-type', input.VirtualizationType);

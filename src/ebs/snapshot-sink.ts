@@ -3,6 +3,7 @@
 // written and the LINEAR aggregate of their digests. No volume, no instance. Blocks are sent concurrently from a fixed
 // pool of buffers, so memory is concurrency × 512 KiB whatever the image's size.
 import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { getMaxListeners, setMaxListeners } from 'node:events';
 import { CompleteSnapshotCommand, PutSnapshotBlockCommand, StartSnapshotCommand, type EBSClient } from '@aws-sdk/client-ebs';
 import { errorMessage, ToolError } from '../errors.js';
 import { ebsError } from './errors.js';
@@ -77,6 +78,8 @@ export class EbsSnapshotSink {
     this.revocable = !o.keepPartial;
     this.maxBlocks = (o.volumeSizeGiB * GiB) / EBS_BLOCK;
     if (o.volumeSizeGiB * GiB < o.imageSize) throw new RangeError(`a ${o.volumeSizeGiB} GiB snapshot cannot hold a ${o.imageSize}-byte image`);
+    // Every request in flight listens to the signal: that many listeners are expected, not a leak.
+    if (o.signal) setMaxListeners(Math.max(getMaxListeners(o.signal), o.concurrency + 16), o.signal);
   }
 
   get name(): string {
