@@ -5,7 +5,7 @@ export { TOOL_NAME, TOOL_VERSION, toolBundler } from './version.js';
 
 export { bundleImage, type BundleOptions, type BundleResult } from './bundle/bundle-image.js';
 export { bundleVolume, type BundleVolumeOptions } from './bundle/bundle-volume.js';
-export { unbundle, type UnbundleOptions } from './bundle/unbundle.js';
+export { unbundle, S3_PREFETCH, type UnbundleOptions } from './bundle/unbundle.js';
 export { readManifest, loadManifest, checkManifest, signatureVerifies, type ManifestSource } from './bundle/manifest-file.js';
 export { displayText } from './format/display.js';
 export { uploadBundle, ensureBucket, type UploadOptions, type UploadResult } from './bundle/upload-bundle.js';
@@ -37,4 +37,9 @@ export { createTarPack, describeImage, type TarSource } from './stream/tar-pack.
 export { TarExtract, type ExtractedFile } from './stream/tar-extract.js';
 export { createParallelGzip, type ParallelGzipOptions } from './stream/gzip-parallel.js';
 export { loadCertificate, loadPrivateKey, signHex, verifyHex } from './crypto/keys.js';
-export type { ImageSink, ImageAttributes } from './stream/image-sink.js';
+export {
+  FileImageSink, DeviceImageSink, StreamImageSink, openBlockDevice, openImageSink,
+  type ImageSink, type ImageAttributes, type OpenImageSinkOptions,
+} from './stream/image-sink.js';
+export { BlockWriter, fileRangeWriter, type RangeWriter, type BlockWriterOptions } from './stream/block-writer.js';
+export { blockDeviceSize, blockDeviceUsers, majorMinor } from './volume/block-device.js';
