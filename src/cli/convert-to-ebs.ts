@@ -147,8 +147,8 @@ export function main(argv: string[] = process.argv): Promise<number> {
     checkFlags(o, cmd);
     if (o.register !== undefined) (await import('../bundle/register.js')).checkRegistration(o.register, o.description);
     const reporter = new Reporter(o);
-    const [{ convertToEbs, DRY_RUN_SNAPSHOT }, { DirectoryStore }, { loadProfile, configuredRegion }, { ec2ClientFactory }, { registerImageCommandLine }] = await Promise.all([
-      import('../bundle/convert-to-ebs.js'), import('../store/directory-store.js'), import('../aws/config.js'), import('../ec2/client.js'), import('../bundle/register.js'),
+    const [{ convertToEbs, DRY_RUN_SNAPSHOT }, { S3_PREFETCH }, { DirectoryStore }, { loadProfile, configuredRegion }, { ec2ClientFactory }, { registerImageCommandLine }] = await Promise.all([
+      import('../bundle/convert-to-ebs.js'), import('../bundle/unbundle.js'), import('../store/directory-store.js'), import('../aws/config.js'), import('../ec2/client.js'), import('../bundle/register.js'),
     ]);
     const profile = await loadProfile(o.profile);
     const target = o.bucket !== undefined ? await targetFromFlags({ ...o, bucket: o.bucket, concurrency: undefined }, reporter) : undefined;
@@ -179,7 +179,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
       reporter.line(`${o.dryRun ? 'Dry run: reading' : 'Converting'} ${displayText(source)} ...`);
       const result = await convertToEbs({
         manifest: target ? { name: manifestName } : { path: o.manifest! },
-        store, privateKeyPath: o.privatekey!, certPath: o.cert, prefetch: target ? 2 : 0,
+        store, privateKeyPath: o.privatekey!, certPath: o.cert, prefetch: target ? S3_PREFETCH : 0,
         target: o.snapshot
           ? { kind: 'snapshot', ebs: ebs!, sizeGiB: o.size !== undefined ? Number(o.size) : undefined, encrypted: o.encrypted, kmsKeyArn: o.kmsKeyId, concurrency, keepPartial: o.keepPartial }
           : { kind: 'device', path: o.device!, zeroed: o.deviceZeroed, volumeId: o.volumeId },
