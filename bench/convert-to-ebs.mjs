@@ -72,6 +72,12 @@ try {
     results.push({ run: label, seconds: Number(seconds.toFixed(1)), peakRssMB: Number((peak / 1e6).toFixed(0)), blocksWritten: snap.blocks.size, maxInFlight: ebs.maxInFlight, state: snap.state });
     ec2.snapshots.clear();
   }
+  // For reference: ec2-unbundle -o of the same bundle into a file (the same pipeline without EBS).
+  const rss = join(work, 'rss');
+  const t = Date.now();
+  await run('/usr/bin/time', ['-f', '%M', '-o', rss, process.execPath, join(ROOT, 'bin', 'ec2-unbundle.js'), '-m', join(bundle, 'bench.img.manifest.xml'), '-s', bundle,
+    '-k', key('user-key.pem'), '-o', join(work, 'unbundled.img'), '--batch']);
+  results.push({ run: 'ec2-unbundle -o FILE (reference)', seconds: Number(((Date.now() - t) / 1000).toFixed(1)), peakRssMB: Number((Number(readFileSync(rss, 'utf8').trim().split('\n').pop()) * 1024 / 1e6).toFixed(0)) });
 } finally {
   await ebs.close();
   await ec2.close();

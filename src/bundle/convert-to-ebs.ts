@@ -6,13 +6,10 @@ import { randomBytes } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RegisterImageCommandInput } from '@aws-sdk/client-ec2';
+import type { EC2Client, RegisterImageCommandInput } from '@aws-sdk/client-ec2';
 import type { EBSClient } from '@aws-sdk/client-ebs';
 import { AmiToolsError, InterruptedError, ToolError, errorMessage } from '../errors.js';
-import type { Ec2ClientFactory } from '../ec2/client.js';
 import { ec2Error } from '../ec2/errors.js';
-import { sendRegisterImage } from '../ec2/images.js';
-import { createSnapshot, deleteSnapshot, waitUntilCompleted } from '../ec2/snapshots.js';
 import { EbsSnapshotSink, snapshotSizeGiB, type SnapshotControl } from '../ebs/snapshot-sink.js';
 import type { EventHandler } from '../events.js';
 import { DETECT_BYTES, detectVirtualization, type Detection, type VirtualizationType } from '../format/disk-detect.js';
@@ -76,8 +73,12 @@ export interface ConvertToEbsOptions {
   description?: string;
   tags?: { Key: string; Value: string }[];
   register?: RegisterEbsOptions;
-  /** EC2 (DescribeSnapshots, DeleteSnapshot, CreateSnapshot, RegisterImage) and its region. */
-  ec2: Ec2ClientFactory;
+  /**
+   * EC2 (DescribeSnapshots, DeleteSnapshot, CreateSnapshot, RegisterImage) and its region: an Ec2ClientFactory, or
+   * one that loads the SDK when first called. It is called only once EC2 is needed, after the image was streamed
+   * (the EC2 SDK takes ~100 MB of memory: loading it later keeps it off the streaming phase's peak).
+   */
+  ec2: (region: string) => EC2Client | Promise<EC2Client>;
   region: string;
   /** Read and plan only: no snapshot, nothing on the device, no mutating call. */
   dryRun?: boolean;
@@ -164,10 +165,10 @@ export async function convertToEbs(o: ConvertToEbsOptions): Promise<ConvertToEbs
   const sizeGiB = target.kind === 'snapshot' ? snapshotSizeGiB(manifest.size, target.sizeGiB) : undefined;
   if (o.register) checkRegistration(o.register.name, o.register.description);
   const result: ConvertToEbsResult = { imageSize: manifest.size, snapshotSizeGiB: sizeGiB, virtualization: { reason: '' }, stagedBytes: 0, dryRun: Boolean(o.dryRun) };
-  const ec2 = o.ec2(o.region);
+  const ec2 = async () => ({ client: await o.ec2(o.region), ...(await import('../ec2/snapshots.js')), ...(await import('../ec2/images.js')) });
   const control: SnapshotControl = {
-    waitUntilCompleted: (id, onProgress) => waitUntilCompleted(ec2, id, onProgress, o.signal),
-    deleteSnapshot: (id) => deleteSnapshot(ec2, id),
+    waitUntilCompleted: async (id, onProgress) => { const e = await ec2(); await e.waitUntilCompleted(e.client, id, onProgress, o.signal); },
+    deleteSnapshot: async (id) => { const e = await ec2(); await e.deleteSnapshot(e.client, id); },
   };
   const stagingPath = join(o.stagingDir ?? tmpdir(), `.amitools-ebs-${randomBytes(6).toString('hex')}.img`);
   const unbundleInto = async (open: () => Promise<ImageSink>): Promise<HeadTap> => {
@@ -245,10 +246,11 @@ export async function convertToEbs(o: ConvertToEbsOptions): Promise<ConvertToEbs
     if (fixFstab) result.fstab = await editFstab(target.path, mapped, emit);
     if (target.volumeId) {
       emit({ type: 'step', step: 'creating-snapshot', name: target.volumeId });
-      const id = await createSnapshot(ec2, { volumeId: target.volumeId, description: o.description, tags: o.tags });
+      const e = await ec2();
+      const id = await e.createSnapshot(e.client, { volumeId: target.volumeId, description: o.description, tags: o.tags });
       result.snapshotId = id;
       emit({ type: 'step', step: 'snapshot-started', name: id });
-      await waitUntilCompleted(ec2, id, (percent) => emit({ type: 'step', step: 'waiting-for-snapshot', name: `${percent}%` }), o.signal);
+      await e.waitUntilCompleted(e.client, id, (percent) => emit({ type: 'step', step: 'waiting-for-snapshot', name: `${percent}%` }), o.signal);
       emit({ type: 'step', step: 'snapshot-completed', name: id });
     }
   }
@@ -258,7 +260,8 @@ export async function convertToEbs(o: ConvertToEbsOptions): Promise<ConvertToEbs
     result.registerRequest = request;
     emit({ type: 'step', step: 'registering-image', name: o.register.name });
     try {
-      result.imageId = await sendRegisterImage(ec2, request);
+      const e = await ec2();
+      result.imageId = await e.sendRegisterImage(e.client, request);
     } catch (err) {
       const e = ec2Error(err, `RegisterImage of ${result.snapshotId} in ${o.region} failed`, 'RegisterImage');
       throw new ToolError(`${e.message}. The snapshot ${result.snapshotId} is complete and left in place; register it with: ${registerImageCommandLine(request, o.region)}`, { code: e.code, cause: err });

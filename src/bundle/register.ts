@@ -2,7 +2,6 @@ import type { BlockDeviceMapping as Ec2BlockDeviceMapping, RegisterImageCommandI
 import { UsageError } from '../errors.js';
 import type { Ec2ClientFactory } from '../ec2/client.js';
 import { ec2Error } from '../ec2/errors.js';
-import { sendRegisterImage } from '../ec2/images.js';
 import type { VirtualizationType } from '../format/disk-detect.js';
 import type { Manifest } from '../format/manifest.js';
 
@@ -105,6 +104,8 @@ export async function registerImage(o: RegisterOptions): Promise<RegisterResult>
   checkRegistration(o.name, o.description);
   const request = registerImageInput(o);
   try {
+    // Loaded here: the EC2 SDK costs ~100 MB, and the rest of this module serves commands that may not call EC2.
+    const { sendRegisterImage } = await import('../ec2/images.js');
     const imageId = await sendRegisterImage(o.clients(o.region), request);
     return { imageId, region: o.region, request };
   } catch (err) {

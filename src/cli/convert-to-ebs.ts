@@ -1,6 +1,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
+import type { Ec2ClientFactory } from '../ec2/client.js';
 import { UsageError } from '../errors.js';
 import { PLAIN_FILE_NAME_RULE, isPlainFileName } from '../format/part-name.js';
 import { VIRTUALIZATION_TYPES } from '../format/disk-detect.js';
@@ -147,15 +148,17 @@ export function main(argv: string[] = process.argv): Promise<number> {
     checkFlags(o, cmd);
     if (o.register !== undefined) (await import('../bundle/register.js')).checkRegistration(o.register, o.description);
     const reporter = new Reporter(o);
-    const [{ convertToEbs, DRY_RUN_SNAPSHOT }, { S3_PREFETCH }, { DirectoryStore }, { loadProfile, configuredRegion }, { ec2ClientFactory }, { registerImageCommandLine }] = await Promise.all([
-      import('../bundle/convert-to-ebs.js'), import('../bundle/unbundle.js'), import('../store/directory-store.js'), import('../aws/config.js'), import('../ec2/client.js'), import('../bundle/register.js'),
+    const [{ convertToEbs, DRY_RUN_SNAPSHOT }, { S3_PREFETCH }, { DirectoryStore }, { loadProfile, configuredRegion }, { registerImageCommandLine }] = await Promise.all([
+      import('../bundle/convert-to-ebs.js'), import('../bundle/unbundle.js'), import('../store/directory-store.js'), import('../aws/config.js'), import('../bundle/register.js'),
     ]);
     const profile = await loadProfile(o.profile);
     const target = o.bucket !== undefined ? await targetFromFlags({ ...o, bucket: o.bucket, concurrency: undefined }, reporter) : undefined;
     const region = target?.region ?? configuredRegion(o.region, undefined, profile)?.value ?? 'us-east-1';
     const credentials = { accessKey: o.accessKey, secretKey: o.secretKey, delegationToken: o.delegationToken, profile };
     const onRetry = announceRetry(reporter);
-    const ec2 = ec2ClientFactory({ ...credentials, onRetry });
+    // The EC2 SDK (~100 MB) is loaded only when EC2 is called: after the image was streamed.
+    let ec2Factory: Ec2ClientFactory | undefined;
+    const ec2 = async (r: string) => (ec2Factory ??= (await import('../ec2/client.js')).ec2ClientFactory({ ...credentials, onRetry }))(r);
     const concurrency = o.concurrency !== undefined ? Number(o.concurrency) : DEFAULT_CONCURRENCY;
     let ebs;
     if (o.snapshot && !o.dryRun) {
@@ -239,7 +242,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
     } finally {
       reporter.stop();
       target?.client.destroy();
-      ec2(region).destroy();
+      ec2Factory?.(region).destroy();
       ebs?.destroy();
     }
   });
