@@ -154,16 +154,24 @@ export async function openBlockDevice(path: string, o: { imageSize: number; zero
 
 /**
  * A stream (stdout, a pipe, a character device): every byte in order, holes as zeros. Each write waits until the
- * stream has taken the bytes, so the buffers can be reused and a slow reader slows the unbundle, not memory.
+ * stream has taken the bytes, so a slow reader slows the unbundle, not memory.
  */
 export class StreamImageSink implements ImageSink {
   readonly revocable = false;
   private readonly writer: BlockWriter;
+  private readonly own: boolean;
 
-  /** `own`: end the stream at finish() and destroy it at abort() (not for process.stdout). */
-  constructor(readonly name: string, private readonly stream: Writable, private readonly own = false) {
+  /**
+   * `own`: end the stream at finish() and destroy it at abort() (not for process.stdout). `copy: false` for a stream
+   * that is done with a chunk when its write callback runs (files, pipes, sockets, stdout), so the write buffers can be
+   * handed over as they are; other streams (a PassThrough keeps the chunk) get copies.
+   */
+  constructor(readonly name: string, private readonly stream: Writable, o: { own?: boolean; copy?: boolean } = {}) {
+    this.own = o.own ?? false;
+    const copy = o.copy ?? true;
     this.writer = new BlockWriter((buf, from, to) => new Promise<void>((resolve, reject) => {
-      stream.write(buf.subarray(from, to), (err) => (err ? reject(this.failed(err)) : resolve()));
+      const chunk = copy ? Buffer.from(buf.subarray(from, to)) : buf.subarray(from, to);
+      stream.write(chunk, (err) => (err ? reject(this.failed(err)) : resolve()));
     }), { zeros: 'write' });
   }
 
@@ -204,7 +212,7 @@ export interface OpenImageSinkOptions {
  * device or FIFO is a stream; anything else is a regular file, created or replaced (see FileImageSink).
  */
 export async function openImageSink(target: string, o: OpenImageSinkOptions): Promise<ImageSink> {
-  if (target === '-') return new StreamImageSink('stdout', o.stdout ?? process.stdout);
+  if (target === '-') return o.stdout ? new StreamImageSink('stdout', o.stdout) : new StreamImageSink('stdout', process.stdout, { copy: false });
   const st = await stat(target).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return undefined;
     throw ioError(err, target, 'look at');
@@ -212,7 +220,7 @@ export async function openImageSink(target: string, o: OpenImageSinkOptions): Pr
   if (st?.isBlockDevice()) return openBlockDevice(target, { imageSize: o.imageSize, zeroed: o.deviceZeroed });
   if (st?.isCharacterDevice() || st?.isFIFO()) {
     const fh = await open(target, constants.O_WRONLY).catch((err: unknown) => { throw ioError(err, target, 'open'); });
-    return new StreamImageSink(target, fh.createWriteStream(), true);
+    return new StreamImageSink(target, fh.createWriteStream(), { own: true, copy: false });
   }
   if (st?.isDirectory()) throw new ToolError(`${target} is a directory: give a file, a block device or - (stdout)`, { code: 'IO_ERROR' });
   if (st && !st.isFile()) throw new ToolError(`${target} is not a regular file, a block device or a stream`, { code: 'IO_ERROR' });
