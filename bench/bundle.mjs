@@ -5,7 +5,8 @@
 // Run with `npm run bench` (builds first). Options: --images os,synthetic (default both), --size MiB (synthetic image,
 // default 1024), --gzip-size MiB (per data kind in the gzip stage bench, default 64), --runs N (keep the fastest),
 // --skip-gzip, --skip-bundle, --no-verify, --keep, --levels (each gzip level 1-9 on each image's tar stream: time,
-// CPU and size against the gzip -9 pipeline's). The images are built once into /var/cache/amitools-test (the OS
+// CPU and size against the gzip -9 pipeline's), --unbundle-to DIR (where unbundled images go, e.g. /dev/shm: the disk out
+// of the race). The images are built once into /var/cache/amitools-test (the OS
 // image needs root and debootstrap, like the boot test); --images synthetic runs without them.
 // Peak RSS and CPU come from GNU time (%M KiB, %U + %S s). GNU time around `bash -c 'a | b'` would report only the
 // largest single process, so each pipeline stage runs under its own GNU time: we print the largest process and the
@@ -31,7 +32,7 @@ const GNU_TIME = '/usr/bin/time';
 const SYNTHETIC_DIR = dirname(OS_IMAGE);
 
 function parseArgs(argv) {
-  const o = { images: ['os', 'synthetic'], size: 1024, gzipSize: 64, runs: 1, gzip: true, bundle: true, verify: true, keep: false, levels: false };
+  const o = { images: ['os', 'synthetic'], size: 1024, gzipSize: 64, runs: 1, gzip: true, bundle: true, verify: true, keep: false, levels: false, unbundleTo: OUT };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = () => {
@@ -50,8 +51,9 @@ function parseArgs(argv) {
     else if (a === '--no-verify') o.verify = false;
     else if (a === '--keep') o.keep = true;
     else if (a === '--levels') o.levels = true;
+    else if (a === '--unbundle-to') o.unbundleTo = String(argv[++i] ?? '');
     else if (a === '-h' || a === '--help') {
-      console.log('usage: node bench/bundle.mjs [--images os,synthetic] [--size MiB] [--gzip-size MiB] [--runs N] [--skip-gzip] [--skip-bundle] [--no-verify] [--keep] [--levels]');
+      console.log('usage: node bench/bundle.mjs [--images os,synthetic] [--size MiB] [--gzip-size MiB] [--runs N] [--skip-gzip] [--skip-bundle] [--no-verify] [--keep] [--levels] [--unbundle-to DIR]');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
@@ -211,6 +213,13 @@ async function unbundleOurs(bundleDir, dest) {
     '-k', join(KEYS, 'user-key.pem'), '-s', bundleDir, '-d', dest, '--batch']);
 }
 
+/** The floor under both unbundles: writing the image's data (holes kept) from the page cache, nothing else. */
+async function writeFloor(image, dest) {
+  rmSync(dest, { recursive: true, force: true });
+  mkdirSync(dest, { recursive: true });
+  return timed(['cp', '--sparse=always', image, dest]);
+}
+
 /** The reverse pipeline over the parts a manifest lists (key and IV taken from it beforehand with openssl). */
 async function unbundleTools(bundleDir, dest) {
   rmSync(dest, { recursive: true, force: true });
@@ -350,7 +359,8 @@ async function benchImage(kind, image, o) {
   const imageSha1 = await sha1OfFile(image);
   const keyHex = randomBytes(16).toString('hex');
   const ivHex = randomBytes(16).toString('hex');
-  const dir = (tag) => join(OUT, `${kind}-${tag}`);
+  // Unbundled images (and the floor's copy) go to --unbundle-to, e.g. a tmpfs, to take the disk out of the race.
+  const dir = (tag) => join(/unbundled|floor/.test(tag) ? o.unbundleTo : OUT, `${kind}-${tag}`);
   const contenders = [
     { key: 'ours', label: 'bundle  ours, default level', run: () => bundleOurs(image, dir('ours')) },
     { key: 'ours9', label: 'bundle  ours, level 9', run: () => bundleOurs(image, dir('ours9'), 9) },
@@ -358,12 +368,14 @@ async function benchImage(kind, image, o) {
     { key: 'pigz6', label: 'bundle  tar|pigz -6|openssl; split; sha1sum', run: () => bundleTools(image, dir('pigz6'), 'pigz -6', keyHex, ivHex) },
     { key: 'unOurs', label: 'unbundle ours (ec2-unbundle)', run: () => unbundleOurs(dir('ours'), dir('unbundled-ours')) },
     { key: 'unTools', label: 'unbundle cat|openssl -d|gunzip|tar -x', run: () => unbundleTools(dir('ours'), dir('unbundled-tools')) },
+    { key: 'floor', label: 'floor: cp --sparse=always (the writes alone)', run: () => writeFloor(image, dir('floor')) },
   ];
   const best = new Map();
   for (let i = 0; i < o.runs; i++) {
     for (const c of contenders) {
       const r = await c.run();
       if (!best.has(c.key) || r.seconds < best.get(c.key).seconds) best.set(c.key, r);
+      if (c.key === 'floor') rmSync(dir('floor'), { recursive: true, force: true });
       if (c.key === 'unOurs' || c.key === 'unTools') {
         if (o.verify && i === 0) await expectSameFile(join(dir(c.key === 'unOurs' ? 'unbundled-ours' : 'unbundled-tools'), name), imageSha1, c.label);
         rmSync(dir(c.key === 'unOurs' ? 'unbundled-ours' : 'unbundled-tools'), { recursive: true, force: true });
@@ -395,6 +407,8 @@ async function benchImage(kind, image, o) {
   const un = best.get('unOurs');
   const unT = best.get('unTools');
   console.log(`unbundle ours vs the reverse pipeline: ${(unT.seconds / un.seconds).toFixed(2)}× the throughput, ${(unT.cpu / un.cpu).toFixed(2)}× less CPU`);
+  const fl = best.get('floor');
+  console.log(`writing the image's data alone (cp --sparse=always) takes ${fl.seconds.toFixed(2)} s: ${(100 * fl.seconds / un.seconds).toFixed(0)}% of our unbundle, ${(100 * fl.seconds / unT.seconds).toFixed(0)}% of the reverse pipeline`);
   if (o.verify) console.log('verified (first run): both unbundles give the image back; our bundles (default level and 9) open with openssl | gunzip | tar');
   if (o.levels) await levelsOf(image, name, g.size);
   if (!o.keep) for (const tag of ['ours', 'ours9', 'gzip9', 'pigz6']) rmSync(dir(tag), { recursive: true, force: true });
@@ -437,6 +451,7 @@ function summaryTable(results) {
     const unT = best.get('unTools');
     row('unbundle: ours', best.get('unOurs'), `${(unT.seconds / best.get('unOurs').seconds).toFixed(1)}× the reverse pipeline`);
     row('unbundle: cat \\| openssl -d \\| gunzip \\| tar -x', unT, '');
+    row('floor: cp --sparse=always (the writes alone)', best.get('floor'), `${(100 * best.get('floor').seconds / best.get('unOurs').seconds).toFixed(0)}% of our unbundle's time`);
   }
   return lines.join('\n');
 }

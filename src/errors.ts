@@ -50,27 +50,43 @@ export type ErrorCode =
   /** Anything else that failed at run time. */
   | 'FAILED';
 
+/** Which of the caller's options an error is about, by its name in the library's options (e.g. `ec2CertPath`). */
+export interface OptionAt {
+  option?: string;
+  /** For "has invalid value" errors: the value and the reason, so a CLI can word them with its flag. */
+  invalid?: { value: string; reason: string };
+}
+
 /** The base of every error the library throws on purpose. */
 export class AmiToolsError extends Error {
   readonly code: ErrorCode;
-  constructor(message: string, code: ErrorCode, options?: { cause?: unknown }) {
+  readonly option?: string;
+  readonly invalid?: OptionAt['invalid'];
+  constructor(message: string, code: ErrorCode, options?: { cause?: unknown } & OptionAt) {
     super(message, options);
     this.name = 'AmiToolsError';
     this.code = code;
+    this.option = options?.option;
+    this.invalid = options?.invalid;
   }
 }
 
 /** An option given to a library function is unusable: the caller must change it. */
 export class UsageError extends AmiToolsError {
-  constructor(message: string, readonly hint?: string) {
-    super(message, 'INVALID_OPTION');
+  constructor(message: string, options?: OptionAt) {
+    super(message, 'INVALID_OPTION', options);
     this.name = 'UsageError';
   }
 }
 
+/** `option` has an unusable value: "ec2CertPath has invalid value 'x': reason" (a CLI words it with its flag). */
+export function invalidOption(option: string, value: string, reason: string): UsageError {
+  return new UsageError(`${option} has invalid value '${value}': ${reason}`, { option, invalid: { value, reason } });
+}
+
 /** A failure while doing the work (bad input data, I/O, crypto, network). */
 export class ToolError extends AmiToolsError {
-  constructor(message: string, options?: { cause?: unknown; code?: ErrorCode }) {
+  constructor(message: string, options?: { cause?: unknown; code?: ErrorCode } & OptionAt) {
     super(message, options?.code ?? 'FAILED', options);
     this.name = 'ToolError';
   }

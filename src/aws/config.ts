@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { loadSharedConfigFiles } from '@smithy/core/config';
-import { ToolError, UsageError } from '../errors.js';
+import { ToolError, invalidOption } from '../errors.js';
 
 /**
  * The AWS CLI's shared settings as our commands use them: the profile (--profile, else AWS_PROFILE, else "default"),
@@ -30,7 +30,7 @@ export async function loadProfile(flag: string | undefined, env: NodeJS.ProcessE
   const credentialsFile = env.AWS_SHARED_CREDENTIALS_FILE || join(home(env), '.aws', 'credentials');
   const files = await loadSharedConfigFiles({ configFilepath: configFile, filepath: credentialsFile, ignoreCache: true });
   if (flag && !files.configFile[name] && !files.credentialsFile[name]) {
-    throw new UsageError(`--profile has invalid value '${flag}': no such profile in ${configFile} or ${credentialsFile}`);
+    throw invalidOption('profile', flag, `no such profile in ${configFile} or ${credentialsFile}`);
   }
   return {
     name,

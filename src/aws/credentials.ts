@@ -20,8 +20,9 @@ export function resolveCredentials(flags: CredentialFlags, env: NodeJS.ProcessEn
   // The SDK's notice about Node 20's end of support would be a second, unrelated line on stderr.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   if (flags.accessKey || flags.secretKey) {
-    if (!flags.accessKey) throw new UsageError('missing mandatory parameter: --access-key (needed with --secret-key)');
-    if (!flags.secretKey) throw new UsageError('missing mandatory parameter: --secret-key (needed with --access-key)');
+    if (!flags.accessKey || !flags.secretKey) {
+      throw new UsageError('credentials need both an access key ID and a secret access key', { option: flags.accessKey ? 'secretKey' : 'accessKey' });
+    }
     return { credentials: { accessKeyId: flags.accessKey, secretAccessKey: flags.secretKey, sessionToken: flags.delegationToken }, source: 'command line' };
   }
   if (profile?.named !== 'flag' && env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {

@@ -132,7 +132,7 @@ function unmigrated(m: Manifest): string {
 
 async function chooseKernelAndRamdisk(o: MigrateOptions, m: Manifest): Promise<{ kernelId?: string; ramdiskId?: string }> {
   if (!o.mapping) return { kernelId: o.kernelId, ramdiskId: o.ramdiskId };
-  if (!o.region) throw new UsageError('If using automatic mapping, --region must be provided.');
+  if (!o.region) throw new UsageError('automatic kernel and ramdisk mapping needs the target region', { option: 'region' });
   if (!o.clients) throw new Error('migrateManifest: mapping needs EC2 clients');
   const r = await mapKernelAndRamdisk({
     clients: o.clients, targetRegion: o.region, debug: o.debug,
@@ -179,7 +179,7 @@ function assertEncryptedFor(cert: X509Certificate, certPath: string, m: Manifest
   const digits = 2 * Math.ceil(n.toString(16).length / 2);
   for (const [what, hex] of [['ec2_encrypted_key', m.ec2EncryptedKey], ['ec2_encrypted_iv', m.ec2EncryptedIv]] as const) {
     if (hex.length !== digits || BigInt('0x' + hex) >= n) {
-      throw new ToolError(`--keep-ec2-key: the manifest's ${what} was not encrypted for ${certPath} (${hex.length * 4}-bit value, ${digits * 4}-bit key); drop --keep-ec2-key to re-encrypt it for that certificate`);
+      throw new ToolError(`the manifest's ${what} was not encrypted for ${certPath} (${hex.length * 4}-bit value, ${digits * 4}-bit key), so EC2's key cannot be kept; re-encrypt it for that certificate instead`, { option: 'keepEc2Key' });
     }
   }
 }

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { findEc2Certificate } from '../crypto/ec2-cert.js';
-import { missingMappingWarnings, parseBlockDeviceMappingFlag, type BlockDeviceMapping } from '../format/manifest.js';
+import type { BlockDeviceMapping } from '../format/manifest.js';
 import { invalidValue, requireDirectory, requireFile, requireOption } from './command.js';
 import { ask, canPrompt } from './prompt.js';
 import type { Reporter } from './reporter.js';
@@ -168,4 +168,31 @@ export async function bundleAndReport(reporter: Reporter, options: Omit<BundleOp
   } finally {
     reporter.stop();
   }
+}
+
+// -B / --block-device-mapping
+
+/** `-B 'ami=sda1,root=/dev/sda1'`: split on ',' then '=', trimmed; a repeated key keeps the last value. */
+export function parseBlockDeviceMappingFlag(value: string, flag = '--block-device-mapping'): BlockDeviceMapping[] {
+  const invalid = (reason: string) => invalidValue(flag, value, reason);
+  if (value.trim() === '') throw invalid("expected comma-separated virtual=device pairs, e.g. 'ami=sda1,root=/dev/sda1'");
+  const byVirtual = new Map<string, string>();
+  for (const entry of value.split(',')) {
+    const eq = entry.indexOf('=');
+    const virtual = (eq < 0 ? entry : entry.slice(0, eq)).trim();
+    const device = eq < 0 ? '' : entry.slice(eq + 1).trim();
+    if (eq < 0 || virtual === '' || device === '' || device.includes('=') || /\s/.test(virtual) || /\s/.test(device)) {
+      throw invalid(`'${entry.trim()}' is not a virtual=device pair (e.g. 'ami=sda1,root=/dev/sda1')`);
+    }
+    byVirtual.set(virtual, device);
+  }
+  return [...byVirtual].map(([virtual, device]) => ({ virtual, device }));
+}
+
+/** The original's warnings when -B lacks an 'ami' or a 'root' entry (printed on stdout by the CLI). */
+export function missingMappingWarnings(mappings: BlockDeviceMapping[]): string[] {
+  if (mappings.length === 0) return [];
+  return ['root', 'ami']
+    .filter((v) => !mappings.some((m) => m.virtual === v))
+    .map((v) => `Block-device-mapping has no '${v}' entry. A launch-time default will be used.`);
 }

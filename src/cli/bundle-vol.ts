@@ -1,7 +1,7 @@
 import { accessSync, constants, realpathSync, statSync } from 'node:fs';
 import { Option } from 'commander';
 import type { mergeInherited } from '../ec2/metadata.js';
-import { missingMappingWarnings } from '../format/manifest.js';
+import { missingMappingWarnings } from './bundle-options.js';
 import { PLAIN_FILE_NAME_RULE, isPlainFileName } from '../format/part-name.js';
 import { bundleVolume } from '../bundle/bundle-volume.js';
 import { DirectoryStore } from '../store/directory-store.js';

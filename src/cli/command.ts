@@ -3,7 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { InterruptedError, UsageError, errorMessage } from '../errors.js';
 import { displayText } from '../format/display.js';
 import { abortAllStaged, removeAllStagedSync } from '../stream/atomic-write.js';
-import { EXIT_USAGE, exitCodeFor, exitCodeForSignal } from './errors.js';
+import { EXIT_USAGE, cliErrorMessage, exitCodeFor, exitCodeForSignal } from './errors.js';
 import { manualText } from './manual.js';
 import { abortPrompts } from './prompt.js';
 import { fileErrorAction, ioError } from '../io-errors.js';
@@ -168,11 +168,11 @@ export async function runCommand<O extends CommonOptions>(
       return exit(EXIT_USAGE);
     }
     if (err instanceof UsageError) {
-      process.stderr.write(`${displayText(errorMessage(err))}\nTry '${cmd.name()} --help'\n`);
+      process.stderr.write(`${displayText(cliErrorMessage(err))}\nTry '${cmd.name()} --help'\n`);
       if (opts?.debug && err.stack) process.stderr.write(displayText(err.stack, true) + '\n');
       return exit(EXIT_USAGE);
     }
-    process.stderr.write(`ERROR: ${displayText(errorMessage(err))}\n`);
+    process.stderr.write(`ERROR: ${displayText(cliErrorMessage(err))}\n`);
     if (opts?.debug && err instanceof Error && err.stack) process.stderr.write(displayText(err.stack, true) + '\n');
     return exit(exitCodeFor(err));
   } finally {

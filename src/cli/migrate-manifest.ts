@@ -2,6 +2,7 @@ import { createCommand, markMandatory, requireFile, runCommand, type CommonOptio
 import { UsageError } from '../errors.js';
 import { canPrompt, confirm } from './prompt.js';
 import { Reporter, announceRetry } from './reporter.js';
+import { checkCredentialFlags } from './s3-options.js';
 
 interface Flags extends CommonOptions {
   cert?: string;
@@ -42,6 +43,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
     const privateKeyPath = requireFile(o.privatekey, '--privatekey');
     if (o.ec2cert !== undefined) requireFile(o.ec2cert, '--ec2cert');
     if (o.mapping && !o.region) throw new UsageError('If using automatic mapping, --region must be provided.');
+    checkCredentialFlags(o);
     const reporter = new Reporter(o);
     const [{ migrateManifest }, { ec2ClientFactory }, { loadProfile }] = await Promise.all([
       import('../bundle/migrate.js'), import('../ec2/client.js'), import('../aws/config.js')]);

@@ -26,8 +26,15 @@ function positiveInt(value: string | undefined, flag: string, max: number): numb
   return Number(value);
 }
 
+/** -a and -s go together (the library would refuse one alone; this words it as the original does). */
+export function checkCredentialFlags(flags: CredentialFlags): void {
+  if (flags.accessKey && !flags.secretKey) throw new UsageError('missing mandatory parameter: --secret-key (needed with --access-key)');
+  if (flags.secretKey && !flags.accessKey) throw new UsageError('missing mandatory parameter: --access-key (needed with --secret-key)');
+}
+
 /** The flags as the library's typed options: the one place their strings are read and their wording lives. */
 export function s3TargetOptions(flags: S3Flags): S3TargetOptions {
+  checkCredentialFlags(flags);
   const sigv = flags.sigv ?? '4';
   if (sigv !== '2' && sigv !== '4') throw invalidValue('--sigv', sigv, 'Please specify one of these values: 2, 4');
   if (flags.url !== undefined && flags.endpointUrl !== undefined && flags.url !== flags.endpointUrl) {

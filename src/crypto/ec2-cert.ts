@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ToolError, UsageError } from '../errors.js';
+import { ToolError, invalidOption } from '../errors.js';
 
 /** Where the original installs look, under $EC2_AMITOOL_HOME or the system install. */
 const CERT_SUBDIR = join('etc', 'ec2', 'amitools');
@@ -33,7 +33,7 @@ export function findEc2Certificate(opts: {
   explicit?: string; region?: string; env?: NodeJS.ProcessEnv; systemDir?: string; projectDir?: string;
 }): string {
   if (opts.explicit !== undefined) {
-    if (!isFile(opts.explicit)) throw new UsageError(`--ec2cert has invalid value '${opts.explicit}': File does not exist or is not a file.`);
+    if (!isFile(opts.explicit)) throw invalidOption('ec2CertPath', opts.explicit, 'File does not exist or is not a file.');
     return opts.explicit;
   }
   const file = ec2CertFileName(opts.region);

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { UsageError } from '../errors.js';
+import { invalidOption } from '../errors.js';
 
 /**
  * `-b BUCKET[/key/prefix]`: the bucket before the first '/', the rest a key prefix ending in '/' (as the original);
@@ -8,7 +8,7 @@ import { UsageError } from '../errors.js';
 export function parseBucketArgument(value: string): { bucket: string; keyPrefix: string } {
   const bits = value.replace(/^s3:\/\//i, '').replace(/^\/+/, '').replace(/\/+$/, '').split('/');
   const bucket = bits.shift() ?? '';
-  if (bucket === '') throw new UsageError(`--bucket has invalid value '${value}': no bucket name before the first '/'`);
+  if (bucket === '') throw invalidOption('bucket', value, "no bucket name before the first '/'");
   const rest = bits.join('/');
   return { bucket, keyPrefix: rest === '' ? '' : rest + '/' };
 }

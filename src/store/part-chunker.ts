@@ -10,6 +10,8 @@ export class PartChunker extends Writable {
   private buf: Buffer | undefined;
   private fill = 0;
   private readonly pending = new Set<Promise<void>>();
+  /** Part buffers the writer is done with: reused, so a bundle allocates inFlight + 1 of them, not one per part. */
+  private readonly free: Buffer[] = [];
   private failure: { err: unknown } | undefined;
   /** Size and sums of each part, in order. */
   readonly parts: (PartSums & { size: number })[] = [];
@@ -39,7 +41,7 @@ export class PartChunker extends Writable {
     let off = 0;
     while (off < chunk.length) {
       if (this.failure) throw this.failure.err;
-      this.buf ??= Buffer.allocUnsafe(PART_SIZE);
+      this.buf ??= this.free.pop() ?? Buffer.allocUnsafe(PART_SIZE);
       const n = chunk.copy(this.buf, this.fill, off);
       this.fill += n;
       off += n;
@@ -48,14 +50,15 @@ export class PartChunker extends Writable {
   }
 
   private async emitPart(): Promise<void> {
-    const data = (this.buf ?? Buffer.alloc(0)).subarray(0, this.fill);
+    const buf = this.buf;
+    const data = (buf ?? Buffer.alloc(0)).subarray(0, this.fill);
     this.buf = undefined;
     this.fill = 0;
     const sums = partSums(data);
     const index = this.parts.length;
     this.parts.push({ ...sums, size: data.length });
     const p: Promise<void> = this.writer.putPart(index, data, sums).then(
-      () => { this.pending.delete(p); },
+      () => { this.pending.delete(p); if (buf) this.free.push(buf); },
       (err) => { this.pending.delete(p); this.failure ??= { err }; },
     );
     this.pending.add(p);

@@ -68,7 +68,7 @@ export async function buildImage(o: BuildImageOptions): Promise<BuildImageResult
   }
   const destRel = volumeRelative(volume, destination);
   if (destRel !== undefined) {
-    if (destRel === '/') throw new ToolError(`--destination ${destination} is the volume itself: choose a directory inside it or elsewhere`);
+    if (destRel === '/') throw new ToolError(`the destination ${destination} is the volume itself: choose a directory inside it or elsewhere`, { option: 'destination' });
     emptied.push(destRel);
   }
 
@@ -100,8 +100,8 @@ export async function buildImage(o: BuildImageOptions): Promise<BuildImageResult
     const overhead = layout.imageBytes - cap.bytes;
     const suggest = Math.ceil((need.bytes * 1.1 + overhead) / MiB);
     throw new ToolError(need.bytes > cap.bytes
-      ? `--size ${o.sizeMB} MB is too small: the files need about ${Math.ceil(need.bytes / MiB)} MB; use --size ${suggest} or more`
-      : `--size ${o.sizeMB} MB is too small for ${need.inodes} files (room for ${cap.inodes}); use a larger --size`);
+      ? `an image of ${o.sizeMB} MB is too small: the files need about ${Math.ceil(need.bytes / MiB)} MB; make it ${suggest} MB or more`
+      : `an image of ${o.sizeMB} MB is too small for ${need.inodes} files (room for ${cap.inodes}); make it larger`, { option: 'sizeMB' });
   }
 
   await sweepStaleTemporaries(destination);

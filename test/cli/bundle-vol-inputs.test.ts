@@ -128,7 +128,7 @@ describe.skipIf(unmet !== undefined)('ec2-bundle-vol bad input: one clear line, 
 
   it('volume does not exist', () => expectFailure(['-v', join(work, 'no-such-volume'), '-s', '16'], 1, /^--volume has invalid value '.*no-such-volume': Directory does not exist/));
 
-  it('--size too small for the files: stopped before copying', () => expectFailure(['-P', 'mbr', '-s', '4'], 254, /^ERROR: --size 4 MB is too small: the files need about \d+ MB; use --size \d+ or more$/));
+  it('--size too small for the files: stopped before copying', () => expectFailure(['-P', 'mbr', '-s', '4'], 254, /^ERROR: an image of 4 MB is too small: the files need about \d+ MB; make it \d+ MB or more \(--size\)$/));
 
   it('--size over 10240', () => expectFailure(['-s', '10241'], 1, /^--size has invalid value '10241': the specified size 10241MB is too large/));
 

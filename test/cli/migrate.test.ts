@@ -336,7 +336,7 @@ describe('ec2-migrate-manifest refuses bad input: one line, non-zero exit, manif
   });
 
   it('--keep-ec2-key with an --ec2cert the EC2 fields cannot have been made for', async () => {
-    await refuses(tiny, [...base, '--keep-ec2-key', '--ec2cert', key('user4096-cert.pem')], /^ERROR: --keep-ec2-key: the manifest's ec2_encrypted_key was not encrypted for .*user4096-cert\.pem \(2048-bit value, 4096-bit key\)/);
+    await refuses(tiny, [...base, '--keep-ec2-key', '--ec2cert', key('user4096-cert.pem')], /^ERROR: the manifest's ec2_encrypted_key was not encrypted for .*user4096-cert\.pem \(2048-bit value, 4096-bit key\), so EC2's key cannot be kept; re-encrypt it for that certificate instead \(--keep-ec2-key\)$/);
   });
 
   it('missing mandatory flags', async () => {

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { closeSync, openSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
-import { randomChunks } from './images.js';
+import { pseudoRandomChunks } from './images.js';
 
 const MiB = 1 << 20;
 
@@ -25,7 +25,7 @@ export function writeRandom(path: string, offset: number, length: number, label:
   const fd = openSync(path, 'r+');
   try {
     let at = offset;
-    for (const chunk of randomChunks(label, length)) at += writeSync(fd, chunk, 0, chunk.length, at);
+    for (const chunk of pseudoRandomChunks(label, length)) at += writeSync(fd, chunk, 0, chunk.length, at);
   } finally {
     closeSync(fd);
   }

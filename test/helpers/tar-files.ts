@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, closeSync, openSync, truncateSync, utimesSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomChunks } from './images.js';
+import { pseudoRandomChunks } from './images.js';
 
 export interface TestFile {
   name: string;
@@ -24,7 +24,7 @@ export function writeTestFile(dir: string, f: TestFile): string {
     }
     f.data.forEach((r, i) => {
       let pos = r.offset;
-      for (const buf of randomChunks(`${f.name}/${i}`, r.length)) {
+      for (const buf of pseudoRandomChunks(`${f.name}/${i}`, r.length)) {
         writeSync(fd, buf, 0, buf.length, pos);
         pos += buf.length;
       }

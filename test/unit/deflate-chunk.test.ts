@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { constants, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { deflateChunk as deflatePieces, estimateEntropy, SEGMENT, STORE_ENTROPY } from '../../src/stream/deflate-chunk.js';
-import { randomChunks, textChunks } from '../helpers/images.js';
+import { pseudoRandomChunks, textChunks } from '../helpers/images.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-const random = (label: string, n: number) => Buffer.concat([...randomChunks(label, n)]);
+const random = (label: string, n: number) => Buffer.concat([...pseudoRandomChunks(label, n)]);
 const text = (label: string, n: number) => Buffer.concat([...textChunks(label, n)]);
 const storedSize = (n: number) => n + 5 * Math.ceil(n / 65535);
 const deflateChunk = (data: Buffer, dictionary: Buffer | undefined, level: number) => Buffer.concat(deflatePieces(data, dictionary, level));

@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ToolError, UsageError } from '../../src/errors.js';
 import { PROJECT_CERT_DIR, SYSTEM_CERT_DIR, ec2CertFileName, findEc2Certificate } from '../../src/crypto/ec2-cert.js';
 import { loadCertificate } from '../../src/crypto/keys.js';
+import { cliErrorMessage } from '../../src/cli/errors.js';
 import { scratch } from '../helpers/bundles.js';
 import { AWS_CERTS, HAVE_AWS_CERTS, NO_AWS_CERTS_REASON, ROOT, skipNotice } from '../helpers/paths.js';
 
@@ -77,7 +78,11 @@ describe.skipIf(!HAVE_AWS_CERTS)('findEc2Certificate', () => {
     expect(findEc2Certificate({ explicit, env: { EC2_AMITOOL_HOME: home } })).toBe(explicit);
     const missing = join(tmp.dir, 'nope.pem');
     expect(() => findEc2Certificate({ explicit: missing })).toThrow(UsageError);
-    expect(() => findEc2Certificate({ explicit: missing })).toThrow(`--ec2cert has invalid value '${missing}': File does not exist or is not a file.`);
+    expect(() => findEc2Certificate({ explicit: missing })).toThrow(`ec2CertPath has invalid value '${missing}': File does not exist or is not a file.`);
+    // The library names its option; the CLI words the same error with the flag.
+    let err: unknown;
+    try { findEc2Certificate({ explicit: missing }); } catch (e) { err = e; }
+    expect(cliErrorMessage(err)).toBe(`--ec2cert has invalid value '${missing}': File does not exist or is not a file.`);
     expect(() => findEc2Certificate({ explicit: tmp.dir })).toThrow(UsageError);
   });
 

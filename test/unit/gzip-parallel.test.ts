@@ -8,7 +8,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants, crc32, gunzipSync, gzipSync, inflateRawSync } from 'node:zlib';
 import { createParallelGzip, type ParallelGzipOptions } from '../../src/stream/gzip-parallel.js';
-import { randomChunks, textChunks } from '../helpers/images.js';
+import { pseudoRandomChunks, textChunks } from '../helpers/images.js';
 import { ROOT } from '../helpers/paths.js';
 
 const MiB = 1024 * 1024;
@@ -16,7 +16,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'amitools-gzip-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const concat = (gen: Iterable<Buffer>) => Buffer.concat([...gen]);
-const random = (label: string, n: number) => concat(randomChunks(label, n));
+const random = (label: string, n: number) => concat(pseudoRandomChunks(label, n));
 const text = (label: string, n: number) => concat(textChunks(label, n));
 const sha1 = (b: Buffer) => createHash('sha1').update(b).digest('hex');
 
@@ -249,7 +249,7 @@ describe('createParallelGzip from dist/, in a process of its own', () => {
     expect(out).toBe('end true');
   });
 
-  it('streams 1 GiB with flat memory (RSS growth well under the input size)', async () => {
+  it('streams 512 MiB with flat memory (RSS growth well under the input size)', async () => {
     const stdout = await runScript(`
       import { Readable, Writable } from 'node:stream';
       import { pipeline } from 'node:stream/promises';
@@ -263,8 +263,8 @@ describe('createParallelGzip from dist/, in a process of its own', () => {
       let out = 0;
       let half = 0;
       const source = function* () {
-        for (let i = 0; i < 1024; i++) {
-          if (i === 512) half = peak;
+        for (let i = 0; i < 512; i++) {
+          if (i === 256) half = peak;
           yield blocks[i % 4 === 0 ? 0 : i % 4 === 1 ? 2 : 1];
         }
       };
@@ -279,10 +279,10 @@ describe('createParallelGzip from dist/, in a process of its own', () => {
       console.log(JSON.stringify({ out, growthMiB: (peak - base) / MiB, secondHalfMiB: (peak - half) / MiB }));
     `);
     const { out, growthMiB, secondHalfMiB } = JSON.parse(stdout) as { out: number; growthMiB: number; secondHalfMiB: number };
-    expect(out).toBe(1024 * MiB); // createGunzip checked CRC-32 and ISIZE
-    // Measured: ~100 MiB after 512 MiB (worker isolates, zlib and malloc arenas), ~120 MiB at 1 GiB, ~125 at 4 GiB.
+    expect(out).toBe(512 * MiB); // createGunzip checked CRC-32 and ISIZE
+    // Measured: ~90 MiB after 256 MiB (worker isolates, zlib and malloc arenas), ~100 MiB at 512 MiB, ~125 at 4 GiB.
     // Holding the output (a quarter of the input is incompressible) or the input would blow both bounds.
-    expect(growthMiB).toBeLessThan(256);
+    expect(growthMiB).toBeLessThan(192);
     expect(secondHalfMiB).toBeLessThan(64);
   });
 });

@@ -6,9 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { ToolError, UsageError } from '../../src/errors.js';
 import { loadCertificate, verifyHex } from '../../src/crypto/keys.js';
 import {
-  MAX_MANIFEST_BYTES, ManifestError, buildManifestXml, buildSignedText, missingMappingWarnings, parseBlockDeviceMappingFlag,
+  MAX_MANIFEST_BYTES, ManifestError, buildManifestXml, buildSignedText,
   parseManifest, type Manifest,
 } from '../../src/format/manifest.js';
+import { missingMappingWarnings, parseBlockDeviceMappingFlag } from '../../src/cli/bundle-options.js';
 import { REFERENCE, key, reference } from '../helpers/paths.js';
 
 /** Every manifest in the fixtures, with the user certificate that signed it (from case.json). */

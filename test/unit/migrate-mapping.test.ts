@@ -111,9 +111,9 @@ describe('kernel/ramdisk mapping against the EC2 stand-in', () => {
 });
 
 describe('EC2 client options', () => {
-  it('needs -a and -s together', () => {
-    expect(() => ec2ClientFactory({ accessKey: 'A' })).toThrow(/--secret-key/);
-    expect(() => ec2ClientFactory({ secretKey: 'S' })).toThrow(/--access-key/);
+  it('needs the access key and the secret key together', () => {
+    expect(() => ec2ClientFactory({ accessKey: 'A' })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', option: 'secretKey' }));
+    expect(() => ec2ClientFactory({ secretKey: 'S' })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', option: 'accessKey' }));
   });
 
   it('takes the endpoint from the flag, $AMITOOLS_EC2_ENDPOINT, or the original\'s region@url variable', () => {

@@ -8,6 +8,12 @@ import { createS3Target } from '../../src/s3/client.js';
 import { resolveCredentials } from '../../src/aws/credentials.js';
 import { isTransient } from '../../src/aws/retry.js';
 import { runPool } from '../../src/s3/pool.js';
+import { cliErrorMessage } from '../../src/cli/errors.js';
+
+function cliErrorMessageOf(f: () => unknown): string {
+  try { f(); } catch (err) { return cliErrorMessage(err); }
+  throw new Error('did not throw');
+}
 
 const noEnv = {} as NodeJS.ProcessEnv;
 
@@ -15,7 +21,8 @@ describe('bucket argument and addressing', () => {
   it('splits BUCKET[/key/prefix] as the original', () => {
     expect(parseBucketArgument('b')).toEqual({ bucket: 'b', keyPrefix: '' });
     expect(parseBucketArgument('/b/some/prefix/')).toEqual({ bucket: 'b', keyPrefix: 'some/prefix/' });
-    expect(() => parseBucketArgument('/')).toThrow(/--bucket has invalid value/);
+    expect(() => parseBucketArgument('/')).toThrow("bucket has invalid value '/': no bucket name before the first '/'");
+    expect(cliErrorMessageOf(() => parseBucketArgument('/'))).toBe("--bucket has invalid value '/': no bucket name before the first '/'");
   });
 
   it('uses path style for non-DNS-safe names, IP/localhost endpoints, and when asked', () => {
@@ -69,7 +76,9 @@ describe('credentials', () => {
     expect(resolveCredentials({ bucket: 'b' }, { AWS_ACCESS_KEY_ID: 'A', AWS_SECRET_ACCESS_KEY: 'S', AWS_DELEGATION_TOKEN: 'D' }).credentials?.sessionToken).toBe('D');
     expect(resolveCredentials({ bucket: 'b' }, { AWS_ACCESS_KEY_ID: 'A', AWS_SECRET_ACCESS_KEY: 'S', AWS_SESSION_TOKEN: 'X', AWS_DELEGATION_TOKEN: 'D' }).credentials?.sessionToken).toBe('X');
     expect(resolveCredentials({ bucket: 'b' }, noEnv).credentials).toBeUndefined();
-    expect(() => resolveCredentials({ bucket: 'b', accessKey: 'A' }, noEnv)).toThrow(/--secret-key/);
+    expect(() => resolveCredentials({ bucket: 'b', accessKey: 'A' }, noEnv)).toThrow('credentials need both an access key ID and a secret access key');
+    expect(() => s3TargetOptions({ bucket: 'b', accessKey: 'A' })).toThrow('missing mandatory parameter: --secret-key (needed with --access-key)');
+    expect(() => s3TargetOptions({ bucket: 'b', secretKey: 'S' })).toThrow('missing mandatory parameter: --access-key (needed with --secret-key)');
   });
 
   it('refuses a bad --sigv, --concurrency and --url (the flags are read in the CLI; the library takes typed values)', () => {

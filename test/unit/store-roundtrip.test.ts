@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleImage, unbundle, DirectoryStore, S3Store, createS3Target } from '../../src/index.js';
 import { scratch } from '../helpers/bundles.js';
-import { randomChunks, sha1File } from '../helpers/images.js';
+import { pseudoRandomChunks, sha1File } from '../helpers/images.js';
 import { key } from '../helpers/paths.js';
 import { checkClient, listKeys } from '../helpers/s3-fixture.js';
 import { startS3rver, type S3rver } from '../helpers/s3rver.js';
@@ -42,7 +42,7 @@ function partFilesOnDisk(): string[] {
 describe('bundleImage → S3 store → unbundle', () => {
   it('a 3-part image: parts and manifest in S3 only, unbundled byte-exact', async () => {
     const image = join(work.dir, 'three.img');
-    writeFileSync(image, Buffer.concat([...randomChunks('store-three', 25 << 20)]));
+    writeFileSync(image, Buffer.concat([...pseudoRandomChunks('store-three', 25 << 20)]));
     const store = s3Store('three');
     const events: string[] = [];
     const r = await bundleImage({ ...keys, image, store, user: '123456789012', arch: 'x86_64', onEvent: (e) => { if (e.type === 'part') events.push(e.name); } });
@@ -61,7 +61,7 @@ describe('bundleImage → S3 store → unbundle', () => {
 
   it('a compressible image: parts first named for the most parts it could need, renamed inside S3 to the digit rule', async () => {
     const image = join(work.dir, 'zeros.img');
-    writeFileSync(image, Buffer.concat([Buffer.alloc(120 << 20), ...randomChunks('store-zeros', 1 << 20)]));
+    writeFileSync(image, Buffer.concat([Buffer.alloc(120 << 20), ...pseudoRandomChunks('store-zeros', 1 << 20)]));
     const store = s3Store('zeros');
     const r = await bundleImage({ ...keys, image, store, user: '123456789012', arch: 'x86_64' });
     expect(r.manifest.parts.map((p) => p.filename)).toEqual(['zeros.img.part.0']);
@@ -74,7 +74,7 @@ describe('bundleImage → S3 store → unbundle', () => {
 
   it('a directory store: the same operations, the same bytes', async () => {
     const image = join(work.dir, 'dir.img');
-    writeFileSync(image, Buffer.concat([...randomChunks('store-dir', 11 << 20)]));
+    writeFileSync(image, Buffer.concat([...pseudoRandomChunks('store-dir', 11 << 20)]));
     const dir = join(work.dir, 'bundle');
     (await import('node:fs')).mkdirSync(dir);
     const store = new DirectoryStore(dir);
