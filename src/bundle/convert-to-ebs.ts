@@ -90,12 +90,12 @@ export interface ConvertToEbsOptions {
 
 export interface ConvertToEbsResult {
   imageSize: number;
-  /** The snapshot's size (a new one with --snapshot), in GiB. */
+  /** The new snapshot's size (a snapshot target), in GiB. */
   snapshotSizeGiB?: number;
   snapshotId?: string;
   imageId?: string;
   virtualization: Detection;
-  /** What happened to /etc/fstab: undefined when it was left as it is (--keep-fstab). */
+  /** What happened to /etc/fstab: undefined when it was left as it is (fixFstab false). */
   fstab?: FstabOutcome;
   /** The RegisterImage request sent (or, with dryRun, that would be: the snapshot id is then a placeholder). */
   registerRequest?: RegisterImageCommandInput;
@@ -153,7 +153,7 @@ export function ebsRegisterImageInput(o: {
 
 /**
  * Converts a bundle. With a snapshot target and the fstab fix wanted, the image is staged in a sparse file first
- * (its data only: zero blocks stay holes), edited there, then sent; with --keep-fstab it goes straight from the bundle
+ * (its data only: zero blocks stay holes), edited there, then sent; without the fix it goes straight from the bundle
  * to the snapshot and nothing touches local disk. With a device, the image is written onto it and edited in place.
  */
 export async function convertToEbs(o: ConvertToEbsOptions): Promise<ConvertToEbsResult> {
@@ -307,11 +307,11 @@ async function allocatedBytes(path: string): Promise<number> {
   }
 }
 
-/** The failure, with what became of the snapshot: deleted, kept (--keep-partial), or not deletable. */
+/** The failure, with what became of the snapshot: deleted, kept (keepPartial), or not deletable. */
 function snapshotFailure(err: unknown, sink: EbsSnapshotSink, signal?: AbortSignal): Error {
   const out = sink.outcome;
   const what = !out ? '' : out.action === 'deleted' ? `the incomplete snapshot ${out.snapshotId} was deleted`
-    : out.action === 'kept' ? `the incomplete snapshot ${out.snapshotId} is left in place (--keep-partial): do not use it`
+    : out.action === 'kept' ? `the incomplete snapshot ${out.snapshotId} is left in place, as asked: do not use it`
     : `the incomplete snapshot ${out.snapshotId} could not be deleted (${'reason' in out ? out.reason : ''}): delete it with aws ec2 delete-snapshot --snapshot-id ${out.snapshotId}`;
   if (signal?.aborted) return new InterruptedError(what || 'interrupted', { cause: err });
   const message = errorMessage(err).replace(/; the image written to .* is incomplete or invalid: do not use it$/, '');

@@ -8,7 +8,7 @@ import { VIRTUALIZATION_TYPES } from '../format/disk-detect.js';
 import { displayText } from '../format/display.js';
 import { createCommand, invalidValue, markMandatory, requireDirectory, requireFile, runCommand, type CommonOptions } from './command.js';
 import { Reporter, announceRetry, formatBytes } from './reporter.js';
-import { addS3Options, targetFromFlags, type S3Flags } from './s3-options.js';
+import { addS3Options, checkCredentialFlags, targetFromFlags, type S3Flags } from './s3-options.js';
 
 interface Flags extends CommonOptions, Partial<S3Flags> {
   profile?: string;
@@ -101,6 +101,7 @@ function checkFlags(o: Flags, cmd: Command): void {
     requireDirectory(o.source, '--source');
   }
   if (o.cert !== undefined) requireFile(o.cert, '--cert');
+  checkCredentialFlags(o);
   if (Boolean(o.snapshot) === (o.device !== undefined)) throw new UsageError('say where the image goes: --snapshot (a new EBS snapshot) or --device PATH (an attached volume), one of them');
   const only = (names: string[], what: string, ok: boolean) => {
     const bad = names.find((n) => given(cmd, n));

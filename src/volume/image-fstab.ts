@@ -40,7 +40,7 @@ async function debugfs(args: string[]): Promise<{ stdout: Buffer; stderr: string
     return { stdout, stderr: stderr.toString('utf8') };
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: Buffer };
-    if (e.code === 'ENOENT') throw new ToolError('debugfs (e2fsprogs) is needed to edit /etc/fstab in the image: install e2fsprogs, or give --keep-fstab', { code: 'EXTERNAL_TOOL', cause: err });
+    if (e.code === 'ENOENT') throw new ToolError('debugfs (e2fsprogs) is needed to edit /etc/fstab in the image: install e2fsprogs, or leave /etc/fstab as it is', { code: 'EXTERNAL_TOOL', cause: err, option: 'fixFstab' });
     throw new ToolError(`debugfs failed: ${(e.stderr?.toString('utf8') ?? e.message).trim().split('\n').pop()}`, { code: 'EXTERNAL_TOOL', cause: err });
   }
 }
