@@ -3,7 +3,7 @@
 // EBS direct APIs or onto a device, /etc/fstab loses its instance-store entries on the way, and RegisterImage maps
 // the snapshot as the root device. What AWS documents as fifteen manual steps, in one operation.
 import { randomBytes } from 'node:crypto';
-import { open, rm } from 'node:fs/promises';
+import { open, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EC2Client, RegisterImageCommandInput } from '@aws-sdk/client-ec2';
@@ -17,6 +17,7 @@ import type { Manifest } from '../format/manifest.js';
 import { ROOT_SEARCH_BYTES } from '../format/partition-table.js';
 import type { PartStore } from '../store/part-store.js';
 import { FileImageSink, openImageSink, type ImageAttributes, type ImageSink } from '../stream/image-sink.js';
+import { blockDeviceSize, blockDeviceUsers } from '../volume/block-device.js';
 import { fixImageFstab, type FstabOutcome } from '../volume/image-fstab.js';
 import { loadManifest, type ManifestSource } from './manifest-file.js';
 import { checkRegistration, registerImageCommandLine } from './register.js';
@@ -183,6 +184,7 @@ export async function convertToEbs(o: ConvertToEbsOptions): Promise<ConvertToEbs
   };
 
   if (o.dryRun) {
+    if (target.kind === 'device') await checkDevice(target.path, manifest.size);
     result.virtualization = await detectBundleVirtualization({ manifest, source: o.store, privateKeyPath: o.privateKeyPath });
     if (fixFstab) {
       // The plan needs the image's /etc/fstab: read through a staging file, removed at once.
@@ -268,6 +270,16 @@ export async function convertToEbs(o: ConvertToEbsOptions): Promise<ConvertToEbs
     }
   }
   return result;
+}
+
+/** What opening the device for the image would refuse (in use, too small), without opening it for writing. */
+async function checkDevice(path: string, imageSize: number): Promise<void> {
+  const st = await stat(path).catch(() => undefined);
+  if (!st?.isBlockDevice()) return;
+  const users = await blockDeviceUsers(st.rdev);
+  if (users.length) throw new ToolError(`${path} is in use (${users.join('; ')}): the image could not be written over it`, { code: 'DEVICE_UNUSABLE' });
+  const size = await blockDeviceSize(st.rdev);
+  if (size < imageSize) throw new ToolError(`${path} is ${size} bytes, smaller than the ${imageSize}-byte image`, { code: 'DEVICE_UNUSABLE' });
 }
 
 /** Edits /etc/fstab in the image, announcing each entry removed; a filesystem it cannot edit is a warning. */

@@ -171,6 +171,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
     const manifestName = o.manifest ?? `${o.prefix ?? 'image'}.manifest.xml`;
     const tags = o.tag.map((t) => ({ Key: t.slice(0, t.indexOf('=')), Value: t.slice(t.indexOf('=') + 1) }));
     let label = 'Unbundling';
+    let lastPercent: string | undefined;
     try {
       let store;
       if (target) {
@@ -201,7 +202,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
           else if (e.step === 'unbundling') label = o.snapshot && o.keepFstab ? 'Writing the snapshot' : o.device ? `Writing ${o.device}` : 'Unbundling to the staging file';
           else if (e.step === 'snapshot-started') reporter.line(`Snapshot ${e.name} started.`);
           else if (e.step === 'writing-snapshot') label = 'Writing the snapshot';
-          else if (e.step === 'waiting-for-snapshot') { reporter.progress(`Waiting for the snapshot to complete: ${e.name}`, 0); }
+          else if (e.step === 'waiting-for-snapshot' && e.name !== lastPercent) { lastPercent = e.name; reporter.stop(); reporter.line(`Waiting for the snapshot to complete: ${e.name}`); }
           else if (e.step === 'fstab-entry-removed') reporter.line(`Removed from /etc/fstab: ${e.name}`);
           else if (e.step === 'creating-snapshot') reporter.line(`Creating a snapshot of ${e.name} ...`);
           else if (e.step === 'snapshot-completed') { reporter.stop(); reporter.line(`SNAPSHOT ${e.name}`); }
@@ -214,6 +215,9 @@ export function main(argv: string[] = process.argv): Promise<number> {
       else if (fstab?.status === 'unchanged') reporter.line('/etc/fstab has no instance-store entries: left as it is.');
       else if (fstab?.status === 'edited') reporter.line(`The old /etc/fstab is kept in the image as ${fstab.origName}.`);
       const vt = result.virtualization;
+      if (o.size !== undefined && result.snapshotSizeGiB !== undefined && Number(o.size) < result.snapshotSizeGiB) {
+        reporter.warn(`--size ${o.size} is smaller than the image: the snapshot is ${result.snapshotSizeGiB} GiB.`);
+      }
       if (o.dryRun) {
         reporter.line(`Image: ${formatBytes(result.imageSize)} (${result.imageSize} bytes)`);
         if (result.snapshotSizeGiB) reporter.line(`Snapshot: ${result.snapshotSizeGiB} GiB${o.encrypted ? ', encrypted' : ''}`);
