@@ -247,6 +247,22 @@ describe('ec2-convert-to-ebs --snapshot', () => {
     expect(ebs.log).toEqual([]);
   });
 
+  it('--region and --output json: the snapshot and the AMI in that region, one JSON document on stdout', async () => {
+    const r = await convert([...local(bundles.fs), '--snapshot', '--region', 'eu-west-1', '--register', 'in eu', '--output', 'json']);
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    const doc = JSON.parse(r.stdout);
+    expect(doc).toMatchObject({
+      command: 'ec2-convert-to-ebs', region: 'eu-west-1', dryRun: false, imageSize: 8 * MiB, snapshotSizeGiB: 1, virtualizationType: 'paravirtual',
+      fstab: { status: 'edited', removed: REMOVED, original: '/etc/fstab.orig' },
+      registerImage: { Name: 'in eu', RootDeviceName: '/dev/sda1', KernelId: KERNEL, RamdiskId: RAMDISK },
+    });
+    expect(doc.stagedBytes).toBeGreaterThan(0);
+    expect(doc.stagedBytes).toBeLessThanOrEqual(8 * MiB);
+    expect(ec2.snapshots.get(doc.snapshotId)!.region).toBe('eu-west-1');
+    expect(ec2.images['eu-west-1']!.map((i) => i.imageId)).toContain(doc.imageId);
+    expect(ec2.log.every((c) => c.region === 'eu-west-1')).toBe(true);
+  });
+
   it('--dry-run writes nothing and calls no mutating API: the plan is printed', async () => {
     const device = join(work.dir, 'dry-device.img');
     const r = await convert([...remote(bundles.disk), '--snapshot', '--register', 'dry', '--dry-run']);
