@@ -1,4 +1,5 @@
-// Upload and download of a 200 MiB bundle against s3rver on 127.0.0.1: --concurrency 1 vs the default, same run.
+// Against s3rver on 127.0.0.1, same run: upload and download of a 200 MiB bundle, --concurrency 1 vs the default; then
+// an image of that size bundled straight to S3 (ec2-bundle-image --bucket) vs bundled to disk and then uploaded.
 // Usage: npm run build && node bench/s3.mjs [MiB]
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -60,8 +61,16 @@ async function timed(label, args) {
   const t0 = process.hrtime.bigint();
   await run(process.execPath, args);
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
-  console.log(`${label.padEnd(34)} ${s.toFixed(2).padStart(6)} s  ${(MIB * 1.048576 / s).toFixed(1).padStart(7)} MB/s`);
+  console.log(`${label.padEnd(44)} ${s.toFixed(2).padStart(6)} s  ${(MIB * 1.048576 / s).toFixed(1).padStart(7)} MB/s`);
+  return s;
 }
+
+// The image for the bundling comparison: incompressible, so the whole of it is uploaded.
+const image = join(work, 'bench.img');
+writeFileSync(image, randomBytes(total));
+const keys = (name) => join(ROOT, 'test', 'fixtures', 'keys', name);
+const bundleFlags = ['-i', image, '-c', keys('user-cert.pem'), '-k', keys('user-key.pem'), '-u', '123456789012', '-r', 'x86_64', '--ec2cert', keys('ec2-cert.pem'), '--batch'];
+const s3Long = ['--url', url, '--access-key', 'S3RVER', '--secret-key', 'S3RVER'];
 
 console.log(`S3 bench: ${MIB} MiB bundle (${count} parts) against s3rver 3.7.1 on 127.0.0.1, node ${process.version}`);
 try {
@@ -72,6 +81,14 @@ try {
     mkdirSync(dl);
     await timed(`download ${label}`, [bin('ec2-download-bundle'), '-b', `bench-${tag}/images`, '-p', 'bench.img', '-d', dl, ...creds, ...extra]);
   }
+  const local = join(work, 'bundled');
+  mkdirSync(local);
+  const b = await timed('bundle to -d', [bin('ec2-bundle-image'), ...bundleFlags, '-d', local]);
+  const u = await timed('  then upload (--concurrency 4)', [bin('ec2-upload-bundle'), '-b', 'bench-two/images', '-m', join(local, 'bench.img.manifest.xml'), ...creds]);
+  console.log(`${'bundle + upload'.padEnd(44)} ${(b + u).toFixed(2).padStart(6)} s  ${(MIB * 1.048576 / (b + u)).toFixed(1).padStart(7)} MB/s`);
+  const copy = join(work, 'manifest-copy');
+  mkdirSync(copy);
+  await timed('bundle --bucket (parts straight to S3)', [bin('ec2-bundle-image'), ...bundleFlags, '-d', copy, '--bucket', 'bench-one/images', ...s3Long]);
 } finally {
   server.kill('SIGTERM');
   await new Promise((r) => server.once('exit', r));

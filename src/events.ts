@@ -9,6 +9,8 @@ export type AmiToolsEvent =
   | { type: 'part'; action: 'created' | 'uploaded' | 'downloaded' | 'skipped' | 'deleted'; name: string; size?: number; sha1?: string }
   /** A step of the operation began, for the lines the original prints between parts. */
   | { type: 'step'; step: OperationStep; name?: string }
+  /** A failed bundling's parts already in a remote store: removed, or kept as asked (`failed`: removals that failed). */
+  | { type: 'partial'; action: 'removed' | 'kept'; parts: number; location: string; failed: number }
   /** Something the user should know that does not stop the operation. */
   | { type: 'warning'; message: string }
   /** A transient failure, about to be retried. */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { assertKeyMatchesCertificate, loadCertificate, loadPrivateKey, signHex } from '../crypto/keys.js';
 import { wrapBundleKey } from '../crypto/key-envelope.js';
@@ -9,6 +9,7 @@ import { UsageError } from '../errors.js';
 import type { EventHandler } from '../events.js';
 import { PartChunker } from '../store/part-chunker.js';
 import type { PartStore } from '../store/part-store.js';
+import { StagedFiles } from '../stream/atomic-write.js';
 import { DigestTap } from '../stream/digest-tap.js';
 import { createCipheriv } from 'node:crypto';
 import { createParallelGzip } from '../stream/gzip-parallel.js';
@@ -32,6 +33,13 @@ export interface BundleOptions extends Partial<LaunchFields> {
   ec2CertPath: string;
   /** Parts waiting for the store at once (default 1; more for a remote store). */
   partsInFlight?: number;
+  /** On failure, leave the parts a remote store already holds in place (default: they are deleted). */
+  keepPartial?: boolean;
+  /**
+   * A directory that also gets a copy of the manifest (for a remote store): staged before the manifest goes to the
+   * store and given its name after, so a failure leaves it nowhere.
+   */
+  manifestCopyDir?: string;
   onEvent?: EventHandler;
   /** Stops the work: nothing is left in the store, and the promise rejects. */
   signal?: AbortSignal;
@@ -82,6 +90,7 @@ export async function bundleImage(o: BundleOptions): Promise<BundleResult> {
   const tap = new DigestTap(o.onEvent && ((n) => o.onEvent!({ type: 'progress', bytes: Math.min(n, total), totalBytes: total })));
   const writer = o.store.createWriter({ prefix: name, maxParts: partCount(maxBundledSize(tarStreamLength(source))) });
   const chunker = new PartChunker(writer, o.partsInFlight ?? 1);
+  const copy = o.manifestCopyDir === undefined ? undefined : new StagedFiles({ signal: o.signal });
   try {
     await pipeline(createTarPack(source), tap, createParallelGzip({ level: o.compressionLevel, workers: o.threads }), createCipheriv('aes-128-cbc', key, iv), chunker, { signal: o.signal });
     const names = chunker.parts.map((_, i) => partName(name, i, chunker.parts.length));
@@ -107,11 +116,19 @@ export async function bundleImage(o: BundleOptions): Promise<BundleResult> {
     const xml = buildManifestXml(manifest, signHex(userKey, buildSignedText(manifest)));
     const manifestName = `${name}.manifest.xml`;
     o.signal?.throwIfAborted();
-    await writer.commit(names, { name: manifestName, data: Buffer.from(xml) });
+    const data = Buffer.from(xml);
+    if (copy) await copy.write(join(o.manifestCopyDir!, manifestName), data);
+    await writer.commit(names, { name: manifestName, data });
+    await copy?.commit().catch((err: Error) => {
+      err.message += ` (the bundle itself is complete in ${o.store.location})`;
+      throw err;
+    });
     chunker.parts.forEach((p, i) => o.onEvent?.({ type: 'part', action: 'created', name: names[i]!, size: p.size, sha1: p.sha1 }));
     return { manifestName, manifest, xml };
   } catch (err) {
-    await writer.abort();
+    await copy?.abort();
+    const report = await writer.abort({ keep: o.keepPartial });
+    if (report) o.onEvent?.({ type: 'partial', action: report.kept ? 'kept' : 'removed', parts: report.parts, location: report.location, failed: report.failed });
     throw err;
   }
 }

@@ -103,9 +103,9 @@ const HINTS: Record<string, string> = {
 export async function registerImage(o: RegisterOptions): Promise<RegisterResult> {
   checkRegistration(o.name, o.description);
   const request = registerImageInput(o);
+  // The EC2 SDK (80 MB resident) is loaded only to send: the checks and the printed command need none of it.
+  const { sendRegisterImage } = await import('../ec2/images.js');
   try {
-    // Loaded here: the EC2 SDK costs ~100 MB, and the rest of this module serves commands that may not call EC2.
-    const { sendRegisterImage } = await import('../ec2/images.js');
     const imageId = await sendRegisterImage(o.clients(o.region), request);
     return { imageId, region: o.region, request };
   } catch (err) {

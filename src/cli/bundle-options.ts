@@ -143,12 +143,29 @@ export function displayPath(dir: string, name: string): string {
   return `${dir.replace(/\/+$/, '') || '/'}/${name}`.replace(/^\/\//, '/');
 }
 
-/** The original's lines (and a progress line on a terminal) for the events of a bundling. */
-export function bundleEvents(reporter: Reporter): EventHandler {
+/** The original's lines (and a progress line on a terminal) for the events of a bundling; `verb` for each part. */
+export function bundleEvents(reporter: Reporter, verb = 'Created'): EventHandler {
   return (e) => {
     if (e.type === 'progress') reporter.progress('Bundling', e.bytes, e.totalBytes);
-    else if (e.type === 'part') reporter.line(`Created ${e.name}`);
+    else if (e.type === 'part') reporter.line(`${verb} ${e.name}`);
   };
+}
+
+/**
+ * Where a bundling goes, for both bundling commands: -d (directorySink), or S3 with a copy of the manifest in -d
+ * (src/cli/bundle-s3.ts). What the store needs of bundleImage, the lines for its events, and what follows.
+ */
+export interface BundleSink {
+  bundleOptions: Pick<BundleOptions, 'store' | 'partsInFlight' | 'keepPartial' | 'manifestCopyDir'>;
+  onEvent: EventHandler;
+  /** The lines after the manifest lines, and the --output json fields they add. */
+  finish(result: BundleResult, image: string): Promise<Record<string, unknown>>;
+  close(): void;
+}
+
+/** The original's: parts and manifest into -d. */
+export function directorySink(reporter: Reporter, destination: string, signal?: AbortSignal): BundleSink {
+  return { bundleOptions: { store: new DirectoryStore(destination, { signal }) }, onEvent: bundleEvents(reporter), finish: async () => ({}), close() {} };
 }
 
 /** The lines after a bundling, and the --output json fields of the bundle in -d. */
@@ -159,12 +176,13 @@ export async function reportBundle(reporter: Reporter, destination: string, resu
   return { manifest: join(destination, result.manifestName), ...(await bundleDocument(result.manifest, destination)) };
 }
 
-/** Bundles into -d with the original's output lines; resolves to the --output json fields. */
-export async function bundleAndReport(reporter: Reporter, options: Omit<BundleOptions, 'onEvent' | 'store'> & { destination: string }): Promise<Record<string, unknown>> {
+/** Bundles into the sink with the original's output lines; resolves to the --output json fields. */
+export async function bundleAndReport(reporter: Reporter, sink: BundleSink, options: Omit<BundleOptions, 'onEvent' | 'store'> & { destination: string }): Promise<Record<string, unknown>> {
   reporter.line('Bundling image file...');
   try {
-    const result = await bundleImage({ ...options, store: new DirectoryStore(options.destination, { signal: options.signal }), onEvent: bundleEvents(reporter) });
-    return await reportBundle(reporter, options.destination, result);
+    const result = await bundleImage({ ...options, ...sink.bundleOptions, onEvent: sink.onEvent });
+    const doc = await reportBundle(reporter, options.destination, result);
+    return { ...doc, ...(await sink.finish(result, options.image)) };
   } finally {
     reporter.stop();
   }

@@ -4,10 +4,10 @@ import type { mergeInherited } from '../ec2/metadata.js';
 import { missingMappingWarnings } from './bundle-options.js';
 import { PLAIN_FILE_NAME_RULE, isPlainFileName } from '../format/part-name.js';
 import { bundleVolume } from '../bundle/bundle-volume.js';
-import { DirectoryStore } from '../store/directory-store.js';
 import { PARTITION_SCHEMES, type PartitionScheme } from '../volume/disk-layout.js';
 import { isUnder } from '../volume/mounts.js';
-import { addBundleFlags, bundleEvents, reportBundle, resolveBundleFlags, type BundleFlags } from './bundle-options.js';
+import { addBundleFlags, directorySink, reportBundle, resolveBundleFlags, type BundleFlags } from './bundle-options.js';
+import { addBundleS3Options, checkBundleS3Flags, openS3Sink, type BundleS3Flags } from './bundle-s3.js';
 import { createCommand, invalidValue, markMandatory, requireDirectory, requireFile, runCommand, type CommonOptions } from './command.js';
 import { ToolError, UsageError } from '../errors.js';
 import { Reporter } from './reporter.js';
@@ -15,7 +15,7 @@ import { Reporter } from './reporter.js';
 const NAME = 'ec2-bundle-vol';
 export const MAX_SIZE_MB = 10 * 1024;
 
-interface Flags extends BundleFlags, CommonOptions {
+interface Flags extends BundleFlags, BundleS3Flags, CommonOptions {
   all?: boolean;
   exclude?: string[];
   include?: string[];
@@ -36,7 +36,7 @@ interface Flags extends BundleFlags, CommonOptions {
 /** -e/-i take comma-separated lists and may also be repeated. */
 const list = (value: string, previous: string[] = []) => previous.concat(value.split(',').map((s) => s.trim()).filter(Boolean));
 
-const command = () => markMandatory(
+const command = () => markMandatory(addBundleS3Options(
   addBundleFlags(createCommand(NAME, 'Copy a mounted volume (by default /) into a bootable disk image and bundle it as an S3-backed AMI.'))
     .option('-a, --all', 'Include all directories in the volume, including those on remotely mounted filesystems.')
     .option('-e, --exclude <dir1,dir2,...>', 'A list of absolute directory paths (relative to the volume) to leave out entirely. Overrides --all.', list)
@@ -53,7 +53,7 @@ const command = () => markMandatory(
     .option('--fstab <path>', 'The fstab to put in the image (default: the volume\'s own /etc/fstab).')
     .option('--generate-fstab', 'Put an EC2 fstab in the image instead of the volume\'s own.')
     .option('--grub-config <path>', 'A legacy GRUB menu copied to /boot/grub/menu.lst and /boot/grub/grub.conf in the image.')
-    .option('--clone-only', 'Only make the image file; do not bundle it.'),
+    .option('--clone-only', 'Only make the image file; do not bundle it.')),
   '--cert', '--privatekey', '--user');
 
 function requireExecutable(path: string, flag: string): string {
@@ -76,7 +76,7 @@ function absolutePaths(values: string[], flag: string): string[] {
 
 /** Runs the command on argv; resolves to its exit code. */
 export function main(argv: string[] = process.argv): Promise<number> {
-  return runCommand<Flags>(command(), argv, async (o, _cmd, signal) => {
+  return runCommand<Flags>(command(), argv, async (o, cmd, signal) => {
     const reporter = new Reporter(o);
     const sizeMB = parseSize(o.size, o.sizeChecks);
     if (sizeMB > MAX_SIZE_MB) reporter.warn(`--size ${sizeMB} MB is over EC2's 10 GiB limit for instance-store images (--no-size-checks).`);
@@ -102,6 +102,8 @@ export function main(argv: string[] = process.argv): Promise<number> {
     if (o.fstab !== undefined) requireFile(o.fstab, '--fstab');
     if (o.grubConfig !== undefined) requireFile(o.grubConfig, '--grub-config');
     if (o.script !== undefined) requireExecutable(o.script, '--script');
+    if (o.cloneOnly && o.bucket !== undefined) throw new UsageError('--bucket and --clone-only can not be used together: there is no bundle to upload');
+    const s3 = await checkBundleS3Flags(o, cmd);
     const destination = realpathSync(requireDirectory(o.destination, '--destination'));
     // Pseudo-filesystems of the running system are never bundled and can't hold a bundle.
     for (const d of ['/proc', '/sys', '/dev']) {
@@ -127,43 +129,49 @@ export function main(argv: string[] = process.argv): Promise<number> {
       }
     }
 
-    const f = inherited?.fields;
-    const { image: result, bundle } = await bundleVolume({
-      volume,
-      destination,
-      prefix: o.prefix,
-      sizeMB,
-      scheme,
-      excludes,
-      includes,
-      filter: o.filter,
-      all: Boolean(o.all),
-      fstab: o.fstab,
-      generateFstab: o.generateFstab,
-      grubConfig: o.grubConfig,
-      script: o.script,
-      line: (s) => reporter.line(s),
-      warn: (s) => reporter.warn(s),
-      debug: o.debug ? (s) => reporter.warn(`DEBUG: ${s}`) : undefined,
-      signal,
-      bundle: flags && {
-        ...flags,
-        store: new DirectoryStore(destination, { signal }),
-        kernelId: f ? f.kernelId : flags.kernelId,
-        ramdiskId: f ? f.ramdiskId : flags.ramdiskId,
-        productCodes: f ? f.productCodes : flags.productCodes,
-        blockDeviceMappings: f ? f.blockDeviceMappings : flags.blockDeviceMappings,
-        ancestry: f?.ancestry,
-        onEvent: bundleEvents(reporter),
-      },
-      onImage: (image) => {
-        reporter.line(`Image file created: ${image.imagePath}`);
-        reporter.line('Volume cloning done.');
-        reporter.line(flags ? 'Bundling image file...' : 'Not bundling image file since "--clone-only" flag was specified.');
-      },
-    }).finally(() => reporter.stop());
-    const doc = bundle ? await reportBundle(reporter, destination, bundle) : {};
-    reporter.line(`${NAME} complete.`);
-    return { image: result.imagePath, imageSize: sizeMB * 1024 * 1024, volume, partitionTable: result.layout.scheme, ...doc };
+    // The bucket is checked (and created) before hours of copying.
+    const sink = !flags ? undefined : s3 ? await openS3Sink(reporter, s3, { destination, name: o.prefix, signal }) : directorySink(reporter, destination, signal);
+    try {
+      const f = inherited?.fields;
+      const { image: result, bundle } = await bundleVolume({
+        volume,
+        destination,
+        prefix: o.prefix,
+        sizeMB,
+        scheme,
+        excludes,
+        includes,
+        filter: o.filter,
+        all: Boolean(o.all),
+        fstab: o.fstab,
+        generateFstab: o.generateFstab,
+        grubConfig: o.grubConfig,
+        script: o.script,
+        line: (s) => reporter.line(s),
+        warn: (s) => reporter.warn(s),
+        debug: o.debug ? (s) => reporter.warn(`DEBUG: ${s}`) : undefined,
+        signal,
+        bundle: flags && sink && {
+          ...flags,
+          ...sink.bundleOptions,
+          kernelId: f ? f.kernelId : flags.kernelId,
+          ramdiskId: f ? f.ramdiskId : flags.ramdiskId,
+          productCodes: f ? f.productCodes : flags.productCodes,
+          blockDeviceMappings: f ? f.blockDeviceMappings : flags.blockDeviceMappings,
+          ancestry: f?.ancestry,
+          onEvent: sink.onEvent,
+        },
+        onImage: (image) => {
+          reporter.line(`Image file created: ${image.imagePath}`);
+          reporter.line('Volume cloning done.');
+          reporter.line(flags ? 'Bundling image file...' : 'Not bundling image file since "--clone-only" flag was specified.');
+        },
+      }).finally(() => reporter.stop());
+      const doc = bundle && sink ? { ...(await reportBundle(reporter, destination, bundle)), ...(await sink.finish(bundle, result.imagePath)) } : {};
+      reporter.line(`${NAME} complete.`);
+      return { image: result.imagePath, imageSize: sizeMB * 1024 * 1024, volume, partitionTable: result.layout.scheme, ...doc };
+    } finally {
+      sink?.close();
+    }
   });
 }

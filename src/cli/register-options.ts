@@ -45,7 +45,6 @@ export interface Registration {
  */
 export async function registerOrHint(reporter: Reporter, r: Registration): Promise<string | undefined> {
   const { registerImage, registerImageCommandLine, registerImageInput } = await import('../bundle/register.js');
-  const { ec2ClientFactory } = await import('../ec2/client.js');
   const v = r.virtualization;
   const detection = typeof v === 'string' ? undefined : v;
   const type = typeof v === 'string' ? v : v?.type;
@@ -62,6 +61,7 @@ export async function registerOrHint(reporter: Reporter, r: Registration): Promi
   }
   if (!type) reporter.warn(`Notice: virtualization type unknown${why}, so EC2 registers the AMI as paravirtual; set it with --virtualization-type hvm|paravirtual${detect}.`);
   const { accessKey, secretKey, delegationToken } = r.flags;
+  const { ec2ClientFactory } = await import('../ec2/client.js');
   const clients = ec2ClientFactory({ accessKey, secretKey, delegationToken, onRetry: announceRetry(reporter) });
   try {
     const { imageId } = await registerImage({ clients, region: r.region, imageLocation, manifest: r.manifest, name: r.flags.register, description: r.flags.description, virtualizationType: type });

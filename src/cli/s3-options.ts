@@ -4,7 +4,7 @@ import { announceRetry, type Reporter } from './reporter.js';
 import type { CredentialFlags } from '../aws/credentials.js';
 import { UsageError } from '../errors.js';
 import type { S3Target, S3TargetOptions } from '../s3/client.js';
-import { DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S } from '../s3/defaults.js';
+import { ACLS, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S, type Acl } from '../s3/defaults.js';
 import { invalidValue } from './command.js';
 
 /** The S3 flags common to the S3 commands, as commander parses them. */
@@ -58,16 +58,20 @@ export function s3TargetOptions(flags: S3Flags): S3TargetOptions {
 }
 
 /**
- * The S3 flags of the original (-b -a -s -t --url --region --sigv --retry) plus ours (--concurrency --timeout --path-style, the AWS CLI's --profile and --endpoint-url).
- * `withoutShort` leaves out short letters the command uses for its own flags (e.g. ec2-unbundle's -s, --source).
+ * The S3 flags of the original (-b -a -s -t --url --region --sigv --retry) plus ours (--session-token --concurrency
+ * --timeout --path-style, the AWS CLI's --profile and --endpoint-url). `longOnly`: without the short letters, for the
+ * bundling commands, whose own -a -s -b keep the original's meaning; `withoutShort`: without these short letters only
+ * (e.g. ec2-unbundle's -s, --source).
  */
-export function addS3Options(cmd: Command, o: { withoutShort?: string[] } = {}): Command {
-  const f = (spec: string) => (o.withoutShort?.includes(spec.slice(0, 2)) ? spec.slice(4) : spec);
+export function addS3Options(cmd: Command, o: { longOnly?: boolean; withoutShort?: string[] } = {}): Command {
+  const flag = (short: string, long: string) => (o.longOnly || o.withoutShort?.includes(short) ? long : `${short}, ${long}`);
   return cmd
-    .option(f('-b, --bucket <BUCKET>'), "The bucket to use, followed by an optional key prefix: BUCKET[/key/prefix] (or the AWS CLI's s3://BUCKET/prefix).")
-    .option(f('-a, --access-key <KEY>'), 'AWS access key id (default: AWS_ACCESS_KEY_ID, then the profile, then the SDK default chain).')
-    .option(f('-s, --secret-key <KEY>'), 'AWS secret access key (default: AWS_SECRET_ACCESS_KEY, then the profile, then the SDK default chain).')
-    .option(f('-t, --delegation-token <TOKEN>'), 'Session token (default: AWS_SESSION_TOKEN or AWS_DELEGATION_TOKEN).')
+    .option(flag('-b', '--bucket <BUCKET>'), "The bucket to use, followed by an optional key prefix: BUCKET[/key/prefix] (or the AWS CLI's s3://BUCKET/prefix).")
+    .option(flag('-a', '--access-key <KEY>'), 'AWS access key id (default: AWS_ACCESS_KEY_ID, then the profile, then the SDK default chain).')
+    .option(flag('-s', '--secret-key <KEY>'), 'AWS secret access key (default: AWS_SECRET_ACCESS_KEY, then the profile, then the SDK default chain).')
+    .option(flag('-t', '--delegation-token <TOKEN>'), 'Session token (default: AWS_SESSION_TOKEN or AWS_DELEGATION_TOKEN).')
+    .option('--session-token <TOKEN>', 'The same as --delegation-token (the AWS CLI\'s name).')
+    .on('option:session-token', (value: string) => cmd.setOptionValueWithSource('delegationToken', value, 'cli'))
     .option('--profile <NAME>', 'The profile in ~/.aws/config and ~/.aws/credentials to use (default: AWS_PROFILE, else default).')
     .option('--url <URL>', 'The S3 service URL (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile\'s endpoint_url, else the endpoint of the region).')
     .option('--endpoint-url <URL>', 'The same as --url (the AWS CLI\'s name).')
@@ -77,6 +81,13 @@ export function addS3Options(cmd: Command, o: { withoutShort?: string[] } = {}):
     .option('--concurrency <N>', `Transfers in parallel (default: ${DEFAULT_CONCURRENCY}).`)
     .option('--timeout <SECONDS>', `Abandon a request after this long without progress (default: ${DEFAULT_TIMEOUT_S}).`)
     .option('--path-style', 'Use path-style addressing (bucket in the path) even for DNS-safe bucket names.');
+}
+
+/** --acl: one of the canned ACLs EC2 can read a bundle through (default aws-exec-read). */
+export function parseAcl(value: string | undefined): Acl {
+  const acl = value ?? 'aws-exec-read';
+  if (!(ACLS as readonly string[]).includes(acl)) throw invalidValue('--acl', acl, `Please specify one of these values: ${ACLS.join(', ')}`);
+  return acl as Acl;
 }
 
 const REDACTED = new Set(['authorization', 'x-amz-security-token']);

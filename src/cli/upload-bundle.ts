@@ -3,7 +3,7 @@ import { UsageError } from '../errors.js';
 import { createCommand, invalidValue, markMandatory, requireFile, requireOption, runCommand, type CommonOptions } from './command.js';
 import { addRegisterOptions, checkRegisterFlags, registerOrHint, type RegisterFlags } from './register-options.js';
 import { Reporter } from './reporter.js';
-import { addS3Options, targetFromFlags, type S3Flags } from './s3-options.js';
+import { addS3Options, parseAcl, targetFromFlags, type S3Flags } from './s3-options.js';
 import { displayText } from '../format/display.js';
 import { bundleDocument } from './result.js';
 import { readManifest } from '../bundle/manifest-file.js';
@@ -11,7 +11,6 @@ import { loadManifest } from '../bundle/manifest-file.js';
 import type { Detection, VirtualizationType } from '../format/disk-detect.js';
 import type { OperationStep } from '../events.js';
 import { DirectoryStore } from '../store/directory-store.js';
-import { ACLS, type Acl } from '../s3/defaults.js';
 
 interface Options extends CommonOptions, Partial<S3Flags>, RegisterFlags {
   profile?: string; manifest?: string; acl?: string; directory?: string; part?: string; skipmanifest?: boolean; location?: string; privatekey?: string;
@@ -47,8 +46,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
   return runCommand<Options>(command(), argv, async (opts, _cmd, signal) => {
     const manifestPath = requireOption(opts.manifest, '--manifest');
     const bucket = requireOption(opts.bucket, '--bucket');
-    const acl = opts.acl ?? 'aws-exec-read';
-    if (!(ACLS as readonly string[]).includes(acl)) throw invalidValue('--acl', acl, `Please specify one of these values: ${ACLS.join(', ')}`);
+    const acl = parseAcl(opts.acl);
     let startPart: number | undefined;
     if (opts.part !== undefined) {
       if (!/^\d+$/.test(opts.part)) throw invalidValue('--part', opts.part, 'a part index (0, 1, ...) is required');
@@ -74,7 +72,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
         virtualization = await detectBundleVirtualization({ manifest, source, privateKeyPath: opts.privatekey });
       }
       const result = await uploadBundle({
-        store: new S3Store(target, { acl: acl as Acl, signal }), manifestPath, source,
+        store: new S3Store(target, { acl, signal }), manifestPath, source,
         startPart, skipManifest: opts.skipmanifest, location: opts.location,
         onEvent: (e) => {
           if (e.type === 'progress') reporter.progress('Uploading', e.bytes, e.totalBytes, `${e.parts}/${e.totalParts} parts`);

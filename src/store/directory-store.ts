@@ -85,7 +85,8 @@ class DirectoryWriter implements PartWriter {
     await this.staged.commit();
   }
 
-  abort(): Promise<void> {
-    return this.staged.abort();
+  async abort(): Promise<undefined> {
+    await this.staged.abort();
+    return undefined;
   }
 }

@@ -10,8 +10,8 @@ export class PartChunker extends Writable {
   private buf: Buffer | undefined;
   private fill = 0;
   private readonly pending = new Set<Promise<void>>();
-  /** Part buffers the writer is done with: reused, so a bundle allocates inFlight + 1 of them, not one per part. */
-  private readonly free: Buffer[] = [];
+  /** Part buffers the writer is done with, filled again: a 10 MiB buffer per part would be garbage V8 is slow to free. */
+  private readonly spare: Buffer[] = [];
   private failure: { err: unknown } | undefined;
   /** Size and sums of each part, in order. */
   readonly parts: (PartSums & { size: number })[] = [];
@@ -41,7 +41,7 @@ export class PartChunker extends Writable {
     let off = 0;
     while (off < chunk.length) {
       if (this.failure) throw this.failure.err;
-      this.buf ??= this.free.pop() ?? Buffer.allocUnsafe(PART_SIZE);
+      this.buf ??= this.spare.pop() ?? Buffer.allocUnsafeSlow(PART_SIZE);
       const n = chunk.copy(this.buf, this.fill, off);
       this.fill += n;
       off += n;
@@ -58,7 +58,10 @@ export class PartChunker extends Writable {
     const index = this.parts.length;
     this.parts.push({ ...sums, size: data.length });
     const p: Promise<void> = this.writer.putPart(index, data, sums).then(
-      () => { this.pending.delete(p); if (buf) this.free.push(buf); },
+      () => {
+        this.pending.delete(p);
+        if (buf && this.spare.length < this.inFlight) this.spare.push(buf);
+      },
       (err) => { this.pending.delete(p); this.failure ??= { err }; },
     );
     this.pending.add(p);

@@ -38,12 +38,26 @@ export function provisionalName(o: WriterOptions, index: number): string {
 
 /** A bundle being written: parts in any order under provisional names, then all of it at once, manifest last. */
 export interface PartWriter {
-  /** `onBytes` reports the bytes sent as they go, where the store can tell (S3). */
+  /** `onBytes` reports the bytes sent as they go, where the store can tell (S3). `data` is the caller's again once the promise settles. */
   putPart(index: number, data: Buffer, sums: PartSums, onBytes?: (n: number) => void): Promise<void>;
   /** Gives the parts their final names (in index order) and then writes the manifest, if any. */
   commit(names: string[], manifest?: { name: string; data: Buffer }): Promise<void>;
-  /** Removes everything written so far. */
-  abort(): Promise<void>;
+  /**
+   * Removes everything written so far; with `keep`, a remote store leaves the parts it holds in place (a local
+   * store's temporaries always go). What happened to the parts a remote store holds, if it held any.
+   */
+  abort(o?: { keep?: boolean }): Promise<AbortReport | undefined>;
+}
+
+/** What a writer's abort did with the parts already in a remote store. */
+export interface AbortReport {
+  /** Parts that had been stored (whole) before the failure. */
+  parts: number;
+  /** Where they are (e.g. s3://bucket/prefix/). */
+  location: string;
+  kept: boolean;
+  /** Objects whose removal failed (left behind although not kept). */
+  failed: number;
 }
 
 /** The size each part must have: the manifest's bundled_size cut at PART_SIZE. Refuses manifests where that fails. */

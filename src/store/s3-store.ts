@@ -6,7 +6,7 @@ import { isPlainFileName } from '../format/part-name.js';
 import { s3Call } from '../s3/call.js';
 import type { S3Target } from '../s3/client.js';
 import { idleWatchdog } from '../s3/idle-watchdog.js';
-import { collectExactly, md5Base64, partLengthError, provisionalName, type PartStore, type PartSums, type PartWriter, type WriterOptions } from './part-store.js';
+import { collectExactly, md5Base64, partLengthError, provisionalName, type AbortReport, type PartStore, type PartSums, type PartWriter, type WriterOptions } from './part-store.js';
 
 import { ACLS, type Acl } from '../s3/defaults.js';
 
@@ -143,6 +143,8 @@ export class S3Store implements PartStore {
 class S3Writer implements PartWriter {
   private readonly keys = new Map<number, string>();
   private readonly written = new Set<string>();
+  /** Indices of the parts whose PUT succeeded. */
+  private readonly stored = new Set<number>();
 
   constructor(private readonly store: S3Store, private readonly naming: WriterOptions) {}
 
@@ -151,6 +153,7 @@ class S3Writer implements PartWriter {
     this.keys.set(index, key);
     this.written.add(key);
     await this.store.put(key, data, sums.md5, onBytes);
+    this.stored.add(index);
   }
 
   async commit(names: string[], manifest?: { name: string; data: Buffer }): Promise<void> {
@@ -168,12 +171,22 @@ class S3Writer implements PartWriter {
     }
     if (manifest) await this.store.put(this.store.key(manifest.name), manifest.data);
     this.written.clear();
+    this.stored.clear();
   }
 
-  /** Deletes every object this writer put (the manifest is never among them: it goes last, in commit). */
-  async abort(): Promise<void> {
+  /**
+   * Deletes every object this writer put, or tried to put (the manifest is never among them: it goes last, in
+   * commit), unless `keep`. Deletes even after the store's signal fired: an interrupted run removes what it wrote.
+   */
+  async abort(o: { keep?: boolean } = {}): Promise<AbortReport | undefined> {
     const keys = [...this.written];
+    const parts = this.stored.size;
     this.written.clear();
-    for (const key of keys) await this.store.delete(key, true).catch(() => {});
+    this.stored.clear();
+    if (keys.length === 0) return undefined;
+    const report = { parts, location: this.store.location, kept: Boolean(o.keep), failed: 0 };
+    if (o.keep) return report;
+    for (const key of keys) await this.store.delete(key, true).catch(() => { report.failed++; });
+    return report;
   }
 }
