@@ -35,6 +35,10 @@ export type ErrorCode =
   | 'EC2_ERROR'
   | 'EC2_ACCESS_DENIED'
   | 'EC2_NETWORK'
+  /** An EBS direct API request failed; EBS_ACCESS_DENIED and EBS_NETWORK say why. */
+  | 'EBS_ERROR'
+  | 'EBS_ACCESS_DENIED'
+  | 'EBS_NETWORK'
   /** A bundle cannot be deleted: registered AMIs use it as their image location. */
   | 'BUNDLE_REGISTERED'
   /** Instance metadata could not be read. */

@@ -19,6 +19,9 @@ export type AmiToolsEvent =
 export type OperationStep =
   | 'creating-bucket' | 'uploading-parts' | 'uploading-manifest' | 'manifest-uploaded' | 'skipping-manifest'
   | 'downloading-manifest' | 'decrypting-manifest' | 'downloading-part'
-  | 'nothing-to-delete' | 'deleting-bucket' | 'deregistered-image';
+  | 'nothing-to-delete' | 'deleting-bucket' | 'deregistered-image'
+  // ec2-convert-to-ebs: `name` carries the snapshot id, the image id, a removed fstab line or a snapshot's progress.
+  | 'unbundling' | 'snapshot-started' | 'writing-snapshot' | 'waiting-for-snapshot' | 'snapshot-completed'
+  | 'editing-fstab' | 'fstab-entry-removed' | 'creating-snapshot' | 'registering-image';
 
 export type EventHandler = (event: AmiToolsEvent) => void;

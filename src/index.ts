@@ -17,6 +17,15 @@ export {
 } from './bundle/register.js';
 export { detectImageFileVirtualization, detectBundleVirtualization, bundledImageHead } from './bundle/virtualization.js';
 export { ec2ClientFactory, type Ec2ClientFactory, type Ec2ClientOptions } from './ec2/client.js';
+export {
+  convertToEbs, ebsRegisterImageInput, DRY_RUN_SNAPSHOT,
+  type ConvertToEbsOptions, type ConvertToEbsResult, type SnapshotTarget, type DeviceTarget, type RegisterEbsOptions,
+} from './bundle/convert-to-ebs.js';
+export { EbsSnapshotSink, EBS_BLOCK, snapshotSizeGiB, type SnapshotControl, type SnapshotSinkOptions, type SnapshotOutcome } from './ebs/snapshot-sink.js';
+export { ebsClient, type EbsClientOptions } from './ebs/client.js';
+export { fixImageFstab, imageRoot, type FstabOutcome } from './volume/image-fstab.js';
+export { planFstab, type FstabPlan, type RemovedEntry } from './format/fstab.js';
+export { findRootFilesystem, filesystemType, ROOT_SEARCH_BYTES, type RootLocation } from './format/partition-table.js';
 
 export { type PartStore, type PartWriter, type PartSums, expectedPartSizes, readVerifiedPart } from './store/part-store.js';
 export { DirectoryStore } from './store/directory-store.js';

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { FinalizeHandler, FinalizeHandlerArguments, MetadataBearer, MiddlewareStack } from '@smithy/types';
 
 /** Our retry policy (the SDK's own retries are off, so every attempt is visible and announced). */
 export interface RetryPolicy {
@@ -14,7 +15,7 @@ export const RETRY_FLAG_ATTEMPTS = 6;
 
 const TRANSIENT_CODES = new Set([
   'SlowDown', 'InternalError', 'ServiceUnavailable', 'RequestTimeout', 'RequestTimeTooSkewed', 'Throttling',
-  'ThrottlingException', 'RequestLimitExceeded', 'OperationAborted', 'BadGateway', 'GatewayTimeout',
+  'ThrottlingException', 'RequestThrottledException', 'RequestLimitExceeded', 'OperationAborted', 'BadGateway', 'GatewayTimeout',
 ]);
 const TRANSIENT_NET = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET']);
 
@@ -57,4 +58,20 @@ export async function withRetry<T>(what: string, policy: RetryPolicy, fn: (attem
       await sleep(delay, undefined, { signal });
     }
   }
+}
+
+/**
+ * Puts every request of an SDK client (its own retries off: maxAttempts 1) under the policy: each attempt re-signed
+ * from a fresh copy of the request, each retry announced. `label` names the service and region in the announcements.
+ */
+export function retryEveryRequest(client: { middlewareStack: MiddlewareStack<any, any> }, label: string, policy: RetryPolicy): void {
+  client.middlewareStack.add((next: FinalizeHandler<any, MetadataBearer>, context) => (args: FinalizeHandlerArguments<any>) =>
+    withRetry(`${context.commandName ?? 'request'} in ${label}`, policy, () => next({ ...args, request: cloneRequest(args.request) })),
+  { step: 'finalizeRequest', priority: 'high', name: 'amitoolsRetry' });
+}
+
+/** A fresh copy of a request for another attempt: signing adds headers to the one it is given. */
+function cloneRequest(request: unknown): unknown {
+  const r = request as { clone?: () => unknown };
+  return typeof r?.clone === 'function' ? r.clone() : request;
 }

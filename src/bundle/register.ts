@@ -74,7 +74,9 @@ function shellWord(s: string): string {
 
 /** The `aws ec2 register-image` command that sends the same request (--region when it is not us-east-1). */
 export function registerImageCommandLine(input: RegisterImageCommandInput, region: string): string {
-  const args: string[] = ['aws', 'ec2', 'register-image', '--image-location', input.ImageLocation ?? '', '--name', input.Name ?? 'NAME'];
+  // No image location for an EBS-backed AMI: its root is a snapshot in the block device mappings.
+  const location = input.ImageLocation === undefined ? [] : ['--image-location', input.ImageLocation];
+  const args: string[] = ['aws', 'ec2', 'register-image', ...location, '--name', input.Name ?? 'NAME'];
   if (input.Description !== undefined) args.push('--description', input.Description);
   if (input.Architecture) args.push('--architecture', input.Architecture);
   if (input.VirtualizationType) args.push('--virtualization-type', input.VirtualizationType);
@@ -82,8 +84,11 @@ export function registerImageCommandLine(input: RegisterImageCommandInput, regio
   if (input.RamdiskId) args.push('--ramdisk-id', input.RamdiskId);
   if (input.RootDeviceName) args.push('--root-device-name', input.RootDeviceName);
   if (input.BlockDeviceMappings?.length) {
-    args.push('--block-device-mappings', ...input.BlockDeviceMappings.map((m) => `DeviceName=${m.DeviceName},VirtualName=${m.VirtualName}`));
+    args.push('--block-device-mappings', ...input.BlockDeviceMappings.map((m) => (m.Ebs
+      ? `DeviceName=${m.DeviceName},Ebs={SnapshotId=${m.Ebs.SnapshotId},DeleteOnTermination=${m.Ebs.DeleteOnTermination},VolumeType=${m.Ebs.VolumeType}}`
+      : `DeviceName=${m.DeviceName},VirtualName=${m.VirtualName}`)));
   }
+  if (input.EnaSupport) args.push('--ena-support');
   if (region !== 'us-east-1') args.push('--region', region);
   return args.map((a, i) => (i < 3 ? a : shellWord(a))).join(' ');
 }

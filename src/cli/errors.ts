@@ -27,6 +27,7 @@ const FLAG_FOR_OPTION: Readonly<Record<string, string>> = {
   sizeMB: '--size',
   accessKey: '--access-key',
   secretKey: '--secret-key',
+  fixFstab: '--keep-fstab',
 };
 
 /** An error's one-line message, with the option it is about named by its flag. */

@@ -1,10 +1,9 @@
 import { EC2Client } from '@aws-sdk/client-ec2';
-import type { FinalizeHandler, FinalizeHandlerArguments, MetadataBearer } from '@smithy/types';
 import type { AwsProfile } from '../aws/config.js';
 import { caBundle, configuredEndpoint } from '../aws/config.js';
 import { resolveCredentials, type CredentialFlags } from '../aws/credentials.js';
 import { createAgents } from '../aws/http.js';
-import { DEFAULT_ATTEMPTS, withRetry, type RetryPolicy } from '../aws/retry.js';
+import { DEFAULT_ATTEMPTS, retryEveryRequest, type RetryPolicy } from '../aws/retry.js';
 
 /** Where EC2 requests go and with which credentials. */
 export interface Ec2ClientOptions extends CredentialFlags {
@@ -68,17 +67,9 @@ export function ec2ClientFactory(opts: Ec2ClientOptions = {}): Ec2ClientFactory 
         ...(opts.profile?.named ? { profile: opts.profile.name } : {}),
       });
       const policy: RetryPolicy = { attempts: opts.attempts ?? DEFAULT_ATTEMPTS, baseDelayMs: 500, maxDelayMs: 20_000, onRetry: opts.onRetry };
-      client.middlewareStack.add((next: FinalizeHandler<any, MetadataBearer>, context) => (args: FinalizeHandlerArguments<any>) =>
-        withRetry(`${context.commandName ?? 'EC2 request'} in ${region}`, policy, () => next({ ...args, request: cloneRequest(args.request) })),
-      { step: 'finalizeRequest', priority: 'high', name: 'amitoolsRetry' });
+      retryEveryRequest(client, region, policy);
       cache.set(region, client);
     }
     return client;
   };
-}
-
-/** A fresh copy of a request for another attempt: signing adds headers to the one it is given. */
-function cloneRequest(request: unknown): unknown {
-  const r = request as { clone?: () => unknown };
-  return typeof r?.clone === 'function' ? r.clone() : request;
 }

@@ -7,7 +7,7 @@ import { runProcess } from '../helpers/run.js';
 import { scratch } from '../helpers/bundles.js';
 
 const COMMANDS = ['ec2-bundle-image', 'ec2-bundle-vol', 'ec2-upload-bundle', 'ec2-download-bundle', 'ec2-unbundle',
-  'ec2-delete-bundle', 'ec2-migrate-manifest', 'ec2-ami-tools-version'];
+  'ec2-delete-bundle', 'ec2-migrate-manifest', 'ec2-ami-tools-version', 'ec2-convert-to-ebs'];
 const work = scratch('install');
 const prefix = join(work.dir, 'prefix');
 const elsewhere = join(work.dir, 'elsewhere');

@@ -1,4 +1,7 @@
+import { copyFileSync, mkdtempSync, rmSync, truncateSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { checkClient } from './s3-fixture.js';
@@ -8,7 +11,25 @@ export interface StandinImage {
   imageId: string; location: string; ownerId: string; type: 'kernel' | 'ramdisk' | 'machine';
   architecture?: string; ownerAlias?: string; name?: string;
   description?: string; virtualizationType?: string; kernelId?: string; ramdiskId?: string; rootDeviceName?: string;
-  blockDeviceMappings?: { deviceName: string; virtualName: string }[];
+  blockDeviceMappings?: { deviceName: string; virtualName?: string; snapshotId?: string; volumeType?: string; deleteOnTermination?: boolean }[];
+  rootDeviceType?: 'ebs' | 'instance-store'; enaSupport?: boolean;
+}
+
+/**
+ * A snapshot as EC2 and the EBS direct APIs (test/helpers/ebs-standin.ts) both see it. Its blocks are recorded in a
+ * sparse file of the volume's size, so a test can read the disk back.
+ */
+export interface StandinSnapshot {
+  snapshotId: string; region: string; ownerId: string; volumeSizeGiB: number; volumeId: string;
+  /** pending until completed; then EC2 reports pending for `describesLeft` more DescribeSnapshots. */
+  state: 'pending' | 'completed' | 'error'; describesLeft: number;
+  description?: string; encrypted: boolean; kmsKeyArn?: string; tags: { Key: string; Value: string }[];
+  clientToken?: string; startTime: Date;
+  /** The disk as recorded: written blocks at their offsets, holes elsewhere. */
+  path: string;
+  /** Block index → base64 SHA-256, for blocks written through PutSnapshotBlock. */
+  blocks: Map<number, string>;
+  completed: boolean;
 }
 
 /** A request as the stand-in saw it: the region comes from the SigV4 credential scope. */
@@ -23,6 +44,12 @@ export interface Ec2Standin {
   throttleNext: number;
   /** Actions the caller's IAM policy does not allow: answered with UnauthorizedOperation, as EC2 does. */
   deny: Set<string>;
+  /** Snapshots by id, shared with the EBS stand-in. */
+  snapshots: Map<string, StandinSnapshot>;
+  /** Volumes CreateSnapshot can snapshot: their size and the regular file holding their bytes (a loop device's backing file). */
+  volumes: Map<string, { sizeGiB: number; path: string }>;
+  /** A new snapshot (pending, with an empty recording); the EBS stand-in's StartSnapshot uses it too. */
+  newSnapshot(s: Pick<StandinSnapshot, 'region' | 'volumeSizeGiB' | 'encrypted' | 'tags'> & Partial<StandinSnapshot>): StandinSnapshot;
   close(): Promise<void>;
 }
 
@@ -67,8 +94,9 @@ function imageItem(i: StandinImage): string {
     (i.kernelId ? `<kernelId>${esc(i.kernelId)}</kernelId>` : '') + (i.ramdiskId ? `<ramdiskId>${esc(i.ramdiskId)}</ramdiskId>` : '') +
     (i.ownerAlias ? `<imageOwnerAlias>${esc(i.ownerAlias)}</imageOwnerAlias>` : '') +
     (i.name ? `<name>${esc(i.name)}</name>` : '') + (i.description ? `<description>${esc(i.description)}</description>` : '') +
-    `<rootDeviceType>instance-store</rootDeviceType>${i.rootDeviceName ? `<rootDeviceName>${esc(i.rootDeviceName)}</rootDeviceName>` : ''}` +
-    `<blockDeviceMapping>${(i.blockDeviceMappings ?? []).map((m) => `<item><deviceName>${esc(m.deviceName)}</deviceName><virtualName>${esc(m.virtualName)}</virtualName></item>`).join('')}</blockDeviceMapping>` +
+    `<rootDeviceType>${i.rootDeviceType ?? 'instance-store'}</rootDeviceType>${i.rootDeviceName ? `<rootDeviceName>${esc(i.rootDeviceName)}</rootDeviceName>` : ''}` +
+    `<blockDeviceMapping>${(i.blockDeviceMappings ?? []).map((m) => `<item><deviceName>${esc(m.deviceName)}</deviceName>${m.virtualName ? `<virtualName>${esc(m.virtualName)}</virtualName>` : ''}` +
+      `${m.snapshotId ? `<ebs><snapshotId>${m.snapshotId}</snapshotId></ebs>` : ''}</item>`).join('')}</blockDeviceMapping>` +
     `<virtualizationType>${esc(i.virtualizationType ?? 'paravirtual')}</virtualizationType>` +
     '<tagSet/><hypervisor>xen</hypervisor></item>';
 }
@@ -95,7 +123,21 @@ export async function startEc2Standin(world: {
   const log: LoggedRequest[] = [];
   const images = world.images;
   let nextId = 1;
-  const standin = { throttleNext: 0, deny: new Set<string>(), images } as Ec2Standin;
+  const standin = { throttleNext: 0, deny: new Set<string>(), images, snapshots: new Map(), volumes: new Map() } as unknown as Ec2Standin;
+  const recordings = mkdtempSync(join(tmpdir(), 'amitools-snapshots-'));
+  let nextSnapshot = 1;
+  standin.newSnapshot = (s) => {
+    const snapshotId = `snap-${String(nextSnapshot++).padStart(17, '0')}`;
+    const path = join(recordings, snapshotId);
+    const snap: StandinSnapshot = {
+      snapshotId, ownerId: STANDIN_ACCOUNT, volumeId: 'vol-ffffffff', state: 'pending', describesLeft: 1, startTime: new Date(), path,
+      blocks: new Map(), completed: false, ...s,
+    };
+    copyFileSync('/dev/null', path);
+    truncateSync(path, snap.volumeSizeGiB * 1024 ** 3);
+    standin.snapshots.set(snapshotId, snap);
+    return snap;
+  };
   const reply = (res: ServerResponse, status: number, body: string) => {
     res.writeHead(status, { 'content-type': 'text/xml;charset=UTF-8', 'x-amzn-requestid': '0b1e2d3c-0000-4000-8000-000000000000' });
     res.end(body);
@@ -131,6 +173,7 @@ export async function startEc2Standin(world: {
     if (!IMAGE_NAME.test(name)) throw new ApiError(400, 'InvalidAMIName.Malformed', `AMI names must be between 3 and 128 characters long, and may contain letters, numbers, '(', ')', '.', '-', '/' and '_'`);
     if (params.Description !== undefined && params.Description.length > 255) throw invalid('Value for parameter description is invalid. Length exceeds maximum of 255.');
     const location = params.ImageLocation;
+    if (!location && structs(params, 'BlockDeviceMapping').some((m) => m['Ebs.SnapshotId'])) return registerEbsImage(region, params);
     if (!location) throw new ApiError(400, 'MissingParameter', 'The request must contain the parameter ImageLocation (an instance store-backed AMI)');
     if (params.Architecture !== undefined && !ARCHITECTURES.includes(params.Architecture)) {
       throw invalid(`Value (${params.Architecture}) for parameter architecture is invalid. Valid values: ${ARCHITECTURES.join(', ')}`);
@@ -171,6 +214,97 @@ export async function startEc2Standin(world: {
     return `${head}<RegisterImageResponse xmlns="${NS}">${requestId}<imageId>${imageId}</imageId></RegisterImageResponse>`;
   };
 
+  /** RegisterImage of an EBS-backed AMI: the root device maps a completed snapshot of the caller's. */
+  const registerEbsImage = (region: string, params: Record<string, string>): string => {
+    const name = params.Name!;
+    const root = params.RootDeviceName;
+    if (!root) throw new ApiError(400, 'MissingParameter', 'The request must contain the parameter rootDeviceName');
+    const mappings = structs(params, 'BlockDeviceMapping');
+    if (!mappings.some((m) => m.DeviceName === root)) throw new ApiError(400, 'InvalidBlockDeviceMapping', `The device '${root}' is not in the block device mapping`);
+    for (const m of mappings) {
+      if (!m.DeviceName) throw new ApiError(400, 'MissingParameter', 'The request must contain the parameter blockDeviceMapping.deviceName');
+      const id = m['Ebs.SnapshotId'];
+      if (!id) continue;
+      const snap = standin.snapshots.get(id);
+      if (!snap || snap.region !== region) throw new ApiError(400, 'InvalidSnapshot.NotFound', `The snapshot '${id}' does not exist.`);
+      if (snap.state !== 'completed') throw new ApiError(400, 'IncorrectState', `Snapshot '${id}' is not 'completed'.`);
+      const type = m['Ebs.VolumeType'];
+      if (type !== undefined && !['gp2', 'gp3', 'io1', 'io2', 'st1', 'sc1', 'standard'].includes(type)) throw invalid(`Value (${type}) for parameter volumeType is invalid.`);
+      const size = m['Ebs.VolumeSize'];
+      if (size !== undefined && Number(size) < snap.volumeSizeGiB) throw invalid(`Volume of ${size} GiB is smaller than snapshot '${id}', expect size >= ${snap.volumeSizeGiB} GiB`);
+      const dot = m['Ebs.DeleteOnTermination'];
+      if (dot !== undefined && dot !== 'true' && dot !== 'false') throw invalid(`Value (${dot}) for parameter deleteOnTermination is invalid.`);
+    }
+    const vt = params.VirtualizationType ?? 'paravirtual';
+    if (vt === 'hvm' && (params.KernelId || params.RamdiskId)) throw new ApiError(400, 'InvalidParameterCombination', 'Kernel and ramdisk IDs are not supported for hvm images');
+    if (params.EnaSupport === 'true' && vt !== 'hvm') throw new ApiError(400, 'InvalidParameterCombination', 'Enhanced networking with the Elastic Network Adapter (ENA) requires an hvm image');
+    const mine = (images[region] ??= []);
+    const taken = mine.find((i) => i.ownerId === STANDIN_ACCOUNT && i.name === name);
+    if (taken) throw new ApiError(400, 'InvalidAMIName.Duplicate', `AMI name ${name} is already in use by AMI ${taken.imageId}`);
+    const imageId = `ami-${String(nextId++).padStart(17, '0')}`;
+    mine.push({
+      imageId, location: `${STANDIN_ACCOUNT}/${name}`, ownerId: STANDIN_ACCOUNT, type: 'machine', architecture: params.Architecture ?? 'i386', name,
+      description: params.Description, virtualizationType: vt, kernelId: params.KernelId, ramdiskId: params.RamdiskId, rootDeviceName: root,
+      rootDeviceType: 'ebs', enaSupport: params.EnaSupport === 'true',
+      blockDeviceMappings: mappings.map((m) => ({
+        deviceName: m.DeviceName!, virtualName: m.VirtualName, snapshotId: m['Ebs.SnapshotId'], volumeType: m['Ebs.VolumeType'],
+        deleteOnTermination: m['Ebs.DeleteOnTermination'] === undefined ? undefined : m['Ebs.DeleteOnTermination'] === 'true',
+      })),
+    });
+    return `${head}<RegisterImageResponse xmlns="${NS}">${requestId}<imageId>${imageId}</imageId></RegisterImageResponse>`;
+  };
+
+  const snapshotItem = (s: StandinSnapshot, tag = 'item'): string => {
+    // Completed snapshots show pending (with progress) for a few more looks, as EC2's do while it copies them to S3.
+    const state = s.state === 'completed' && s.describesLeft > 0 ? 'pending' : s.state;
+    const progress = state === 'completed' ? 100 : s.completed ? 60 : 0;
+    return `<${tag}><snapshotId>${s.snapshotId}</snapshotId><volumeId>${s.volumeId}</volumeId><status>${state}</status>` +
+      `<startTime>${s.startTime.toISOString()}</startTime><progress>${progress}%</progress><ownerId>${s.ownerId}</ownerId>` +
+      `<volumeSize>${s.volumeSizeGiB}</volumeSize>${s.description !== undefined ? `<description>${esc(s.description)}</description>` : ''}` +
+      `<encrypted>${s.encrypted}</encrypted>${s.kmsKeyArn ? `<kmsKeyId>${esc(s.kmsKeyArn)}</kmsKeyId>` : ''}` +
+      `<tagSet>${s.tags.map((t) => `<item><key>${esc(t.Key)}</key><value>${esc(t.Value)}</value></item>`).join('')}</tagSet></${tag}>`;
+  };
+
+  const describeSnapshots = (region: string, params: Record<string, string>): string => {
+    const ids = list(params, 'SnapshotId');
+    const found = [...standin.snapshots.values()].filter((s) => s.region === region && (ids.length === 0 || ids.includes(s.snapshotId)));
+    const unknown = ids.filter((id) => !found.some((s) => s.snapshotId === id));
+    if (unknown.length) throw new ApiError(400, 'InvalidSnapshot.NotFound', `The snapshot '${unknown[0]}' does not exist.`);
+    const body = found.map((s) => snapshotItem(s)).join('');
+    for (const s of found) if (s.state === 'completed' && s.describesLeft > 0) s.describesLeft--;
+    return `${head}<DescribeSnapshotsResponse xmlns="${NS}">${requestId}<snapshotSet>${body}</snapshotSet></DescribeSnapshotsResponse>`;
+  };
+
+  const createSnapshot = (region: string, params: Record<string, string>): string => {
+    const volumeId = params.VolumeId;
+    if (!volumeId) throw new ApiError(400, 'MissingParameter', 'The request must contain the parameter volumeId');
+    const volume = standin.volumes.get(volumeId);
+    if (!volume) throw new ApiError(400, 'InvalidVolume.NotFound', `The volume '${volumeId}' does not exist.`);
+    const tags = structs(params, 'TagSpecification').flatMap((t) => structs(t, 'Tag').map((x) => ({ Key: x.Key!, Value: x.Value ?? '' })));
+    const snap = standin.newSnapshot({ region, volumeSizeGiB: volume.sizeGiB, volumeId, encrypted: false, tags, description: params.Description });
+    // EC2 takes the volume's point-in-time contents.
+    copyFileSync(volume.path, snap.path);
+    truncateSync(snap.path, volume.sizeGiB * 1024 ** 3);
+    snap.state = 'completed';
+    snap.completed = true;
+    snap.describesLeft = 2;
+    return `${head}<CreateSnapshotResponse xmlns="${NS}">${requestId}<snapshotId>${snap.snapshotId}</snapshotId><volumeId>${volumeId}</volumeId>` +
+      `<status>pending</status><startTime>${snap.startTime.toISOString()}</startTime><progress></progress><ownerId>${snap.ownerId}</ownerId>` +
+      `<volumeSize>${volume.sizeGiB}</volumeSize><encrypted>false</encrypted></CreateSnapshotResponse>`;
+  };
+
+  const deleteSnapshot = (region: string, params: Record<string, string>): string => {
+    const id = params.SnapshotId;
+    if (!id) throw new ApiError(400, 'MissingParameter', 'The request must contain the parameter snapshotId');
+    const snap = standin.snapshots.get(id);
+    if (!snap || snap.region !== region) throw new ApiError(400, 'InvalidSnapshot.NotFound', `The snapshot '${id}' does not exist.`);
+    const user = (images[region] ?? []).find((i) => i.blockDeviceMappings?.some((m) => m.snapshotId === id));
+    if (user) throw new ApiError(400, 'InvalidSnapshot.InUse', `The snapshot ${id} is currently in use by ${user.imageId}`);
+    standin.snapshots.delete(id);
+    rmSync(snap.path, { force: true });
+    return `${head}<DeleteSnapshotResponse xmlns="${NS}">${requestId}<return>true</return></DeleteSnapshotResponse>`;
+  };
+
   const deregisterImage = (region: string, params: Record<string, string>): string => {
     const id = params.ImageId;
     if (!id) throw new ApiError(400, 'MissingParameter', 'The request must contain the parameter imageId');
@@ -208,6 +342,9 @@ export async function startEc2Standin(world: {
       if (action === 'DescribeImages') return reply(res, 200, describeImages(region, params));
       if (action === 'RegisterImage') return reply(res, 200, await registerImage(region, params));
       if (action === 'DeregisterImage') return reply(res, 200, deregisterImage(region, params));
+      if (action === 'DescribeSnapshots') return reply(res, 200, describeSnapshots(region, params));
+      if (action === 'CreateSnapshot') return reply(res, 200, createSnapshot(region, params));
+      if (action === 'DeleteSnapshot') return reply(res, 200, deleteSnapshot(region, params));
     } catch (err) {
       if (err instanceof ApiError) return reply(res, err.status, errorXml(err.code, err.message));
       return reply(res, 500, errorXml('InternalError', String(err)));
@@ -225,6 +362,7 @@ export async function startEc2Standin(world: {
   return Object.assign(standin, {
     url: `http://127.0.0.1:${port}`,
     log,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); })
+      .finally(() => rmSync(recordings, { recursive: true, force: true })),
   });
 }
