@@ -1,6 +1,6 @@
 // The public library: operations, part stores, codecs, errors and event types. The commands in src/cli/ are thin
 // shells over these; nothing here reads flags, prompts, prints or exits.
-export { AmiToolsError, ToolError, UsageError, errorMessage, type ErrorCode } from './errors.js';
+export { AmiToolsError, ToolError, UsageError, InterruptedError, invalidOption, errorMessage, type ErrorCode, type OptionAt } from './errors.js';
 export { TOOL_NAME, TOOL_VERSION, toolBundler } from './version.js';
 
 export { bundleImage, type BundleOptions, type BundleResult } from './bundle/bundle-image.js';
