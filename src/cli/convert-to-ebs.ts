@@ -3,11 +3,11 @@ import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Ec2ClientFactory } from '../ec2/client.js';
 import { UsageError } from '../errors.js';
-import { PLAIN_FILE_NAME_RULE, isPlainFileName } from '../format/part-name.js';
 import { VIRTUALIZATION_TYPES } from '../format/disk-detect.js';
 import { displayText } from '../format/display.js';
 import { createCommand, invalidValue, markMandatory, requireDirectory, requireFile, runCommand, type CommonOptions } from './command.js';
 import { Reporter, announceRetry, formatBytes } from './reporter.js';
+import { checkBundleSource, flagName, given } from './bundle-source.js';
 import { addS3Options, checkCredentialFlags, targetFromFlags, type S3Flags } from './s3-options.js';
 
 interface Flags extends CommonOptions, Partial<S3Flags> {
@@ -77,8 +77,6 @@ const command = () => {
   return markMandatory(cmd, '--privatekey', '--manifest');
 };
 
-const given = (cmd: Command, name: string) => cmd.getOptionValueSource(name) === 'cli';
-const flagName = (attr: string) => `--${attr.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 function wholeNumber(value: string, flag: string, min: number, max: number): number {
   if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) throw invalidValue(flag, value, `a whole number from ${min} to ${max} is required`);
@@ -88,18 +86,7 @@ function wholeNumber(value: string, flag: string, min: number, max: number): num
 /** Every flag checked before anything is read or written. */
 function checkFlags(o: Flags, cmd: Command): void {
   requireFile(o.privatekey, '--privatekey');
-  if (o.bucket !== undefined) {
-    if (given(cmd, 'source')) throw new UsageError('-s/--source names a directory of parts; with -b the parts are read from S3: give one or the other');
-    for (const [flag, v] of [['--manifest', o.manifest], ['--prefix', o.prefix]] as const) {
-      if (v !== undefined && !isPlainFileName(v)) throw invalidValue(flag, v, `a plain name is required (${PLAIN_FILE_NAME_RULE}); put key prefixes in -b BUCKET/key/prefix`);
-    }
-  } else {
-    if (o.prefix !== undefined) throw new UsageError('-p/--prefix names a bundle in S3: give it with -b BUCKET');
-    const stray = S3_ONLY.find((n) => given(cmd, n));
-    if (stray) throw new UsageError(`${flagName(stray)} is for a bundle in S3: give it with -b BUCKET`);
-    requireFile(o.manifest, '--manifest');
-    requireDirectory(o.source, '--source');
-  }
+  checkBundleSource(o, cmd, S3_ONLY);
   if (o.cert !== undefined) requireFile(o.cert, '--cert');
   checkCredentialFlags(o);
   if (Boolean(o.snapshot) === (o.device !== undefined)) throw new UsageError('say where the image goes: --snapshot (a new EBS snapshot) or --device PATH (an attached volume), one of them');

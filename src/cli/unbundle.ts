@@ -1,13 +1,12 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { unbundle, S3_PREFETCH } from '../bundle/unbundle.js';
 import { DirectoryStore } from '../store/directory-store.js';
 import type { PartStore } from '../store/part-store.js';
 import { openImageSink } from '../stream/image-sink.js';
-import { PLAIN_FILE_NAME_RULE, isPlainFileName } from '../format/part-name.js';
 import { displayText } from '../format/display.js';
+import { checkBundleSource, given } from './bundle-source.js';
 import { createCommand, invalidValue, markMandatory, requireDirectory, requireFile, runCommand, type CommonOptions } from './command.js';
 import { Reporter, formatBytes } from './reporter.js';
 import { bundleDocument } from './result.js';
@@ -44,25 +43,13 @@ const command = () => {
   return markMandatory(cmd, '--privatekey', '--manifest');
 };
 
-const given = (cmd: Command, name: string) => cmd.getOptionValueSource(name) === 'cli';
 
 /** Runs the command on argv; resolves to its exit code. */
 export function main(argv: string[] = process.argv): Promise<number> {
   return runCommand<Flags>(command(), argv, async (o, cmd, signal) => {
     const privateKeyPath = requireFile(o.privatekey, '--privatekey');
     const fromS3 = o.bucket !== undefined;
-    if (fromS3) {
-      if (given(cmd, 'source')) throw new UsageError('-s/--source names a directory of parts; with -b the parts are read from S3: give one or the other');
-      for (const [flag, v] of [['--manifest', o.manifest], ['--prefix', o.prefix]] as const) {
-        if (v !== undefined && !isPlainFileName(v)) throw invalidValue(flag, v, `a plain name is required (${PLAIN_FILE_NAME_RULE}); put key prefixes in -b BUCKET/key/prefix`);
-      }
-    } else {
-      if (o.prefix !== undefined) throw new UsageError('-p/--prefix names a bundle in S3: give it with -b BUCKET');
-      const stray = s3Flags.find((n) => given(cmd, n));
-      if (stray) throw new UsageError(`--${stray.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is for unbundling from S3: give it with -b BUCKET`);
-      requireFile(o.manifest, '--manifest');
-      requireDirectory(o.source, '--source');
-    }
+    checkBundleSource(o, cmd, s3Flags);
     const output = o.outputImage;
     if (output !== undefined) {
       if (given(cmd, 'destination')) throw new UsageError('-o/--output-image and -d/--destination both say where the image goes: give one of them');

@@ -2,7 +2,6 @@
 // peaks under 200 MB resident, as GNU time measures it, whether the image goes into -d or to stdout.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCipheriv, createHash } from 'node:crypto';
-import { spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -10,7 +9,7 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { bundleImage, S3Store, createS3Target } from '../../src/index.js';
 import { sha1File } from '../helpers/images.js';
 import { ROOT, key } from '../helpers/paths.js';
-import { runCliPeakRss } from '../helpers/run.js';
+import { runCliPeakRss, runProcess } from '../helpers/run.js';
 import { scratch } from '../helpers/bundles.js';
 import { startS3rver, type S3rver } from '../helpers/s3rver.js';
 import { checkClient } from '../helpers/s3-fixture.js';
@@ -65,16 +64,8 @@ describe('ec2-unbundle -b of a 1 GiB image', () => {
 
   it('-o - | sha1sum: the image\'s SHA-1, peak RSS under 200 MB', async () => {
     const rssFile = join(work.dir, 'maxrss');
-    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn('sh', ['-c', '/usr/bin/time -f %M -o "$0" "$@" | sha1sum', rssFile, process.execPath, join(ROOT, 'bin', 'ec2-unbundle.js'),
-        '-b', 'rss/big', '-p', 'big.img', '-k', key('user-key.pem'), '-o', '-', ...s3()], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    const r = await runProcess('sh', ['-c', '/usr/bin/time -f %M -o "$0" "$@" | sha1sum', rssFile, process.execPath, join(ROOT, 'bin', 'ec2-unbundle.js'),
+      '-b', 'rss/big', '-p', 'big.img', '-k', key('user-key.pem'), '-o', '-', ...s3()], { env });
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('Wrote big.img (1.0 GiB) to stdout.\nUnbundle complete.\n');
     expect(r.stdout.split(' ')[0]).toBe(imageSha1);

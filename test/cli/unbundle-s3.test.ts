@@ -174,7 +174,7 @@ describe('ec2-unbundle -b: straight from S3', () => {
     const cases: [string[], RegExp][] = [
       [unbundleArgs(['-p', 'sparse.img', '-s', r.out]), /^-s\/--source names a directory of parts; with -b/],
       [['-m', join(r.out, 'x.xml'), '-k', key('user-key.pem'), '-p', 'x'], /^-p\/--prefix names a bundle in S3/],
-      [['-m', join(r.out, 'x.xml'), '-k', key('user-key.pem'), '--url', server.url], /^--url is for unbundling from S3/],
+      [['-m', join(r.out, 'x.xml'), '-k', key('user-key.pem'), '--url', server.url], /^--url is for a bundle in S3/],
       [unbundleArgs(['-m', 'a/b.manifest.xml']), /^--manifest has invalid value 'a\/b\.manifest\.xml': a plain name is required/],
       [unbundleArgs(['-p', 'sparse.img', '-o', r.out]), /^--output-image has invalid value .*: it is a directory/],
       [unbundleArgs(['-p', 'sparse.img', '-o', '-', '-d', r.out]), /^-o\/--output-image and -d\/--destination/],
