@@ -1,4 +1,5 @@
-import { EC2Client } from '@aws-sdk/client-ec2';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import { ec2Sdk } from './sdk.js';
 import type { AwsProfile } from '../aws/config.js';
 import { caBundle, configuredEndpoint } from '../aws/config.js';
 import { resolveCredentials, type CredentialFlags } from '../aws/credentials.js';
@@ -60,7 +61,7 @@ export function ec2ClientFactory(opts: Ec2ClientOptions = {}): Ec2ClientFactory 
       const endpoint = endpointFor(region, opts);
       // Timeouts so that an unreachable endpoint fails with a message instead of hanging.
       // The SDK's silent retries are off: ours (the S3 commands' policy) announce each one and re-sign each attempt.
-      client = new EC2Client({
+      client = new ec2Sdk.EC2Client({
         region, maxAttempts: 1,
         requestHandler: { connectionTimeout: opts.connectionTimeoutMs ?? 10_000, requestTimeout: opts.requestTimeoutMs ?? 60_000, ...agents },
         ...(credentials ? { credentials } : {}), ...(endpoint ? { endpoint } : {}),

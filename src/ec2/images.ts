@@ -1,8 +1,8 @@
-import {
-  DeregisterImageCommand, DescribeImagesCommand, RegisterImageCommand,
-  type DescribeImagesCommandInput, type EC2Client, type Image, type RegisterImageCommandInput,
-} from '@aws-sdk/client-ec2';
+import type { DescribeImagesCommandInput, EC2Client, Image, RegisterImageCommandInput } from '@aws-sdk/client-ec2';
+import { ec2Sdk } from './sdk.js';
 import { ToolError } from '../errors.js';
+
+const { DeregisterImageCommand, DescribeImagesCommand, RegisterImageCommand } = ec2Sdk;
 
 /** DescribeImages over every page. */
 export async function describeAllImages(client: EC2Client, input: DescribeImagesCommandInput): Promise<Image[]> {

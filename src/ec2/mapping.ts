@@ -1,8 +1,11 @@
-import { DescribeRegionsCommand, type DescribeImagesCommandInput, type Image } from '@aws-sdk/client-ec2';
+import type { DescribeImagesCommandInput, Image } from '@aws-sdk/client-ec2';
+import { ec2Sdk } from './sdk.js';
 import { ToolError } from '../errors.js';
 import type { Ec2ClientFactory } from './client.js';
 import { ec2ErrorLine } from './errors.js';
 import { describeAllImages } from './images.js';
+
+const { DescribeRegionsCommand } = ec2Sdk;
 
 /** The fields of an image that the mapping compares. */
 export interface ImageInfo { imageId: string; ownerId: string; imageType: string; location: string; region: string }

@@ -1,7 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CreateSnapshotCommand, DeleteSnapshotCommand, DescribeSnapshotsCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import { ec2Sdk } from './sdk.js';
 import { ToolError } from '../errors.js';
 import { ec2Error } from './errors.js';
+
+const { CreateSnapshotCommand, DeleteSnapshotCommand, DescribeSnapshotsCommand } = ec2Sdk;
 
 /** The first wait between two DescribeSnapshots, doubled up to the last: a snapshot takes seconds to hours. */
 const FIRST_POLL_MS = 500;
