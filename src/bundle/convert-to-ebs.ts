@@ -77,7 +77,7 @@ export interface ConvertToEbsOptions {
   /**
    * EC2 (DescribeSnapshots, DeleteSnapshot, CreateSnapshot, RegisterImage) and its region: an Ec2ClientFactory, or
    * one that loads the SDK when first called. It is called only once EC2 is needed, after the image was streamed
-   * (the EC2 SDK takes ~100 MB of memory: loading it later keeps it off the streaming phase's peak).
+   * (the EC2 SDK takes ~70 MB of memory: loading it later keeps it off the streaming phase's peak).
    */
   ec2: (region: string) => EC2Client | Promise<EC2Client>;
   region: string;

@@ -144,7 +144,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
     const region = target?.region ?? configuredRegion(o.region, undefined, profile)?.value ?? 'us-east-1';
     const credentials = { accessKey: o.accessKey, secretKey: o.secretKey, delegationToken: o.delegationToken, profile };
     const onRetry = announceRetry(reporter);
-    // The EC2 SDK (~100 MB) is loaded only when EC2 is called: after the image was streamed.
+    // The EC2 SDK (~70 MB) is loaded only when EC2 is called: after the image was streamed.
     let ec2Factory: Ec2ClientFactory | undefined;
     const ec2 = async (r: string) => (ec2Factory ??= (await import('../ec2/client.js')).ec2ClientFactory({ ...credentials, onRetry }))(r);
     const concurrency = o.concurrency !== undefined ? Number(o.concurrency) : DEFAULT_CONCURRENCY;
