@@ -5,7 +5,7 @@ import { UsageError } from '../errors.js';
 import { PLAIN_FILE_NAME_RULE, isPlainFileName } from '../format/part-name.js';
 import { invalidValue, requireDirectory, requireFile } from './command.js';
 
-export interface BundleSourceFlags { bucket?: string; manifest?: string; prefix?: string; source: string }
+export interface BundleSourceFlags { bucket?: string; manifest?: string; prefix?: string; source: string; privatekey?: string; cert?: string; profile?: string }
 
 /** Whether the flag with this attribute name was given on the command line (not a default). */
 export const given = (cmd: Command, name: string): boolean => cmd.getOptionValueSource(name) === 'cli';

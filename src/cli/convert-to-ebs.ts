@@ -7,16 +7,10 @@ import { VIRTUALIZATION_TYPES } from '../format/disk-detect.js';
 import { displayText } from '../format/display.js';
 import { createCommand, invalidValue, markMandatory, requireDirectory, requireFile, runCommand, type CommonOptions } from './command.js';
 import { Reporter, announceRetry, formatBytes } from './reporter.js';
-import { checkBundleSource, flagName, given } from './bundle-source.js';
+import { checkBundleSource, flagName, given, type BundleSourceFlags } from './bundle-source.js';
 import { addS3Options, checkCredentialFlags, targetFromFlags, type S3Flags } from './s3-options.js';
 
-interface Flags extends CommonOptions, Partial<S3Flags> {
-  profile?: string;
-  privatekey?: string;
-  manifest?: string;
-  prefix?: string;
-  source: string;
-  cert?: string;
+interface Flags extends CommonOptions, Partial<S3Flags>, BundleSourceFlags {
   snapshot?: boolean;
   device?: string;
   volumeId?: string;

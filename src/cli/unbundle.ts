@@ -6,22 +6,16 @@ import { DirectoryStore } from '../store/directory-store.js';
 import type { PartStore } from '../store/part-store.js';
 import { openImageSink } from '../stream/image-sink.js';
 import { displayText } from '../format/display.js';
-import { checkBundleSource, given } from './bundle-source.js';
+import { checkBundleSource, given, type BundleSourceFlags } from './bundle-source.js';
 import { createCommand, invalidValue, markMandatory, requireDirectory, requireFile, runCommand, type CommonOptions } from './command.js';
 import { Reporter, formatBytes } from './reporter.js';
 import { bundleDocument } from './result.js';
 import { addS3Options, targetFromFlags, type S3Flags } from './s3-options.js';
 
-interface Flags extends CommonOptions, Partial<S3Flags> {
-  profile?: string;
-  privatekey?: string;
-  manifest?: string;
-  prefix?: string;
-  source: string;
+interface Flags extends CommonOptions, Partial<S3Flags>, BundleSourceFlags {
   destination: string;
   outputImage?: string;
   deviceZeroed?: boolean;
-  cert?: string;
 }
 
 /** The attribute names of the S3 flags (all but -b), which only mean something with -b. */
