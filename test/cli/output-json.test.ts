@@ -1,13 +1,12 @@
 // --output json on every command: one JSON document on stdout (nothing else there), its fields what was done.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { key, reference } from '../helpers/paths.js';
 import { runCli, type RunResult } from '../helpers/run.js';
 import { scratch } from '../helpers/bundles.js';
 import { sha1File } from '../helpers/images.js';
-import { startS3rver, type S3rver } from '../helpers/s3rver.js';
-import { checkClient, copyMultipartBundle, listKeys } from '../helpers/s3-fixture.js';
+import { checkClient, listKeys, s3rverWithMultipartBundle } from '../helpers/s3-fixture.js';
 
 const work = scratch('json');
 afterAll(work.cleanup);
@@ -112,25 +111,16 @@ describe('ec2-bundle-vol', () => {
 });
 
 describe('S3 commands on s3rver', () => {
-  let server: S3rver;
-  let bundle: Awaited<ReturnType<typeof copyMultipartBundle>>;
-  const s3 = () => ['--url', server.url, '-a', 'S3RVER', '-s', 'S3RVER', '--batch', '--output', 'json'];
-  beforeAll(async () => {
-    server = await startS3rver();
-    bundle = await copyMultipartBundle();
-  });
-  afterAll(async () => {
-    await server?.stop();
-    await bundle?.cleanup();
-  });
+  const ctx = s3rverWithMultipartBundle();
+  const s3 = () => ['--url', ctx.server.url, '-a', 'S3RVER', '-s', 'S3RVER', '--batch', '--output', 'json'];
 
   it('upload, download, delete: S3 location, parts, what was deleted', async () => {
-    const up = doc(await runCli('ec2-upload-bundle', ['-b', 'jsonb/pre', '-m', bundle.manifest, ...s3()]), 'ec2-upload-bundle');
+    const up = doc(await runCli('ec2-upload-bundle', ['-b', 'jsonb/pre', '-m', ctx.bundle.manifest, ...s3()]), 'ec2-upload-bundle');
     expect(up).toMatchObject({ bucket: 'jsonb', keyPrefix: 'pre/', location: 's3://jsonb/pre/multipart.img.manifest.xml', imageLocation: 'jsonb/pre/multipart.img.manifest.xml' });
-    expect([...(up.uploaded as string[])].sort()).toEqual(bundle.parts);
-    expectPartsOnDisk(up.parts, bundle.dir);
-    const keys = await listKeys(checkClient(server.url), 'jsonb');
-    expect(keys.sort()).toEqual(['pre/multipart.img.manifest.xml', ...bundle.parts.map((p) => `pre/${p}`)].sort());
+    expect([...(up.uploaded as string[])].sort()).toEqual(ctx.bundle.parts);
+    expectPartsOnDisk(up.parts, ctx.bundle.dir);
+    const keys = await listKeys(checkClient(ctx.server.url), 'jsonb');
+    expect(keys.sort()).toEqual(['pre/multipart.img.manifest.xml', ...ctx.bundle.parts.map((p) => `pre/${p}`)].sort());
 
     const dir = join(work.dir, 'dl');
     mkdirSync(dir);
@@ -141,8 +131,8 @@ describe('S3 commands on s3rver', () => {
     expect(down.bundledSize).toBe(down.parts.reduce((n, p) => n + p.size, 0));
 
     const del = doc(await runCli('ec2-delete-bundle', ['-b', 'jsonb/pre', '-p', 'multipart.img', '-y', '--no-ec2-check', ...s3()]), 'ec2-delete-bundle');
-    expect([...(del.deleted as string[])].sort()).toEqual(['multipart.img.manifest.xml', ...bundle.parts].sort());
+    expect([...(del.deleted as string[])].sort()).toEqual(['multipart.img.manifest.xml', ...ctx.bundle.parts].sort());
     expect(del.bucketDeleted).toBe(false);
-    expect(await listKeys(checkClient(server.url), 'jsonb')).toEqual([]);
+    expect(await listKeys(checkClient(ctx.server.url), 'jsonb')).toEqual([]);
   });
 });

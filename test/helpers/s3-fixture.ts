@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsCommand, S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
+import { afterAll, beforeAll } from 'vitest';
 import { reference } from './paths.js';
+import { startS3rver, type S3rver } from './s3rver.js';
 
 /** A copy of the original's 3-part reference bundle (manifest + parts) in a fresh temp dir. */
 export async function copyMultipartBundle(): Promise<{ dir: string; manifest: string; parts: string[]; cleanup: () => Promise<void> }> {
@@ -11,6 +13,23 @@ export async function copyMultipartBundle(): Promise<{ dir: string; manifest: st
   const names = ['multipart.img.manifest.xml', 'multipart.img.part.0', 'multipart.img.part.1', 'multipart.img.part.2'];
   for (const n of names) await cp(reference('multipart', n), join(dir, n));
   return { dir, manifest: join(dir, names[0]), parts: names.slice(1), cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * For the suite it is called in: s3rver started and a copy of the multipart reference bundle made before its tests,
+ * both removed after them. Read `server` and `bundle` inside the tests.
+ */
+export function s3rverWithMultipartBundle(): { readonly server: S3rver; readonly bundle: Awaited<ReturnType<typeof copyMultipartBundle>> } {
+  const ctx = {} as { server: S3rver; bundle: Awaited<ReturnType<typeof copyMultipartBundle>> };
+  beforeAll(async () => {
+    ctx.server = await startS3rver();
+    ctx.bundle = await copyMultipartBundle();
+  });
+  afterAll(async () => {
+    await ctx.server?.stop();
+    await ctx.bundle?.cleanup();
+  });
+  return ctx;
 }
 
 /** A plain SDK client for checking what the server holds (not the code under test's client). */

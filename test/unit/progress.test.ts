@@ -1,11 +1,10 @@
 // Progress on a terminal: an ETA, and upload progress that moves with bytes, not only when a part is done.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { formatDuration, progressText } from '../../src/cli/reporter.js';
 import { createS3Target } from '../../src/s3/client.js';
 import { uploadBundle } from '../../src/bundle/upload-bundle.js';
 import { S3Store } from '../../src/store/s3-store.js';
-import { startS3rver, type S3rver } from '../helpers/s3rver.js';
-import { copyMultipartBundle } from '../helpers/s3-fixture.js';
+import { s3rverWithMultipartBundle } from '../helpers/s3-fixture.js';
 
 describe('the live progress line', () => {
   it('shows bytes, percentage, rate and the time left once a second has passed', () => {
@@ -18,22 +17,13 @@ describe('the live progress line', () => {
 });
 
 describe('upload progress', () => {
-  let server: S3rver;
-  let bundle: Awaited<ReturnType<typeof copyMultipartBundle>>;
-  beforeAll(async () => {
-    server = await startS3rver();
-    bundle = await copyMultipartBundle();
-  });
-  afterAll(async () => {
-    await server?.stop();
-    await bundle?.cleanup();
-  });
+  const ctx = s3rverWithMultipartBundle();
 
   it('reports bytes as each part is read into its request, ending at the total', async () => {
-    const target = createS3Target({ bucket: 'progress', endpoint: server.url, accessKey: 'S3RVER', secretKey: 'S3RVER', concurrency: 1 }, { env: {} });
+    const target = createS3Target({ bucket: 'progress', endpoint: ctx.server.url, accessKey: 'S3RVER', secretKey: 'S3RVER', concurrency: 1 }, { env: {} });
     const calls: [number, number, number][] = [];
     try {
-      await uploadBundle({ store: new S3Store(target), manifestPath: bundle.manifest, onEvent: (e) => { if (e.type === 'progress') calls.push([e.bytes, e.totalBytes!, e.parts!]); } });
+      await uploadBundle({ store: new S3Store(target), manifestPath: ctx.bundle.manifest, onEvent: (e) => { if (e.type === 'progress') calls.push([e.bytes, e.totalBytes!, e.parts!]); } });
     } finally {
       target.client.destroy();
     }
