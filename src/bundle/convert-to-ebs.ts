@@ -16,8 +16,7 @@ import { DETECT_BYTES, detectVirtualization, type Detection, type Virtualization
 import type { Manifest } from '../format/manifest.js';
 import { ROOT_SEARCH_BYTES } from '../format/partition-table.js';
 import type { PartStore } from '../store/part-store.js';
-import { FileImageSink, openImageSink, type ImageAttributes, type ImageSink } from '../stream/image-sink.js';
-import { blockDeviceSize, blockDeviceUsers } from '../volume/block-device.js';
+import { FileImageSink, checkBlockDevice, openImageSink, type ImageAttributes, type ImageSink } from '../stream/image-sink.js';
 import { fixImageFstab, type FstabOutcome } from '../volume/image-fstab.js';
 import { loadManifest, type ManifestSource } from './manifest-file.js';
 import { checkRegistration, registerImageCommandLine } from './register.js';
@@ -184,7 +183,11 @@ export async function convertToEbs(o: ConvertToEbsOptions): Promise<ConvertToEbs
   };
 
   if (o.dryRun) {
-    if (target.kind === 'device') await checkDevice(target.path, manifest.size);
+    if (target.kind === 'device') {
+      // What opening the device for the image would refuse, without opening it for writing.
+      const st = await stat(target.path).catch(() => undefined);
+      if (st?.isBlockDevice()) await checkBlockDevice(target.path, st.rdev, manifest.size);
+    }
     result.virtualization = await detectBundleVirtualization({ manifest, source: o.store, privateKeyPath: o.privateKeyPath });
     if (fixFstab) {
       // The plan needs the image's /etc/fstab: read through a staging file, removed at once.
@@ -270,16 +273,6 @@ export async function convertToEbs(o: ConvertToEbsOptions): Promise<ConvertToEbs
     }
   }
   return result;
-}
-
-/** What opening the device for the image would refuse (in use, too small), without opening it for writing. */
-async function checkDevice(path: string, imageSize: number): Promise<void> {
-  const st = await stat(path).catch(() => undefined);
-  if (!st?.isBlockDevice()) return;
-  const users = await blockDeviceUsers(st.rdev);
-  if (users.length) throw new ToolError(`${path} is in use (${users.join('; ')}): the image could not be written over it`, { code: 'DEVICE_UNUSABLE' });
-  const size = await blockDeviceSize(st.rdev);
-  if (size < imageSize) throw new ToolError(`${path} is ${size} bytes, smaller than the ${imageSize}-byte image`, { code: 'DEVICE_UNUSABLE' });
 }
 
 /** Edits /etc/fstab in the image, announcing each entry removed; a filesystem it cannot edit is a warning. */

@@ -125,6 +125,16 @@ export class DeviceImageSink implements ImageSink {
   }
 }
 
+/** Refuses the block device `rdev` (named `path`) if it is in use or smaller than `imageSize`; writes nothing. */
+export async function checkBlockDevice(path: string, rdev: number, imageSize: number): Promise<void> {
+  const users = await blockDeviceUsers(rdev);
+  if (users.length) throw new ToolError(`${path} is in use (${users.join('; ')}): refusing to write an image over it; nothing was written`, { code: 'DEVICE_UNUSABLE' });
+  const size = await blockDeviceSize(rdev).catch((err: unknown) => { throw ioError(err, path, 'read the size of'); });
+  if (size < imageSize) {
+    throw new ToolError(`${path} is ${size} bytes, smaller than the ${imageSize}-byte image: nothing was written; use a device of at least ${imageSize} bytes`, { code: 'DEVICE_UNUSABLE' });
+  }
+}
+
 /**
  * Opens a block device for an image of `imageSize` bytes, refusing one that is mounted, held (device-mapper, RAID,
  * LVM) or used as swap, or smaller than the image, before anything is written. It is opened with O_EXCL, which Linux
@@ -133,12 +143,7 @@ export class DeviceImageSink implements ImageSink {
 export async function openBlockDevice(path: string, o: { imageSize: number; zeroed?: boolean }): Promise<DeviceImageSink> {
   const st = await stat(path).catch((err: unknown) => { throw ioError(err, path, 'open'); });
   if (!st.isBlockDevice()) throw new ToolError(`${path} is not a block device`, { code: 'DEVICE_UNUSABLE' });
-  const users = await blockDeviceUsers(st.rdev);
-  if (users.length) throw new ToolError(`${path} is in use (${users.join('; ')}): refusing to write an image over it; nothing was written`, { code: 'DEVICE_UNUSABLE' });
-  const size = await blockDeviceSize(st.rdev).catch((err: unknown) => { throw ioError(err, path, 'read the size of'); });
-  if (size < o.imageSize) {
-    throw new ToolError(`${path} is ${size} bytes, smaller than the ${o.imageSize}-byte image: nothing was written; use a device of at least ${o.imageSize} bytes`, { code: 'DEVICE_UNUSABLE' });
-  }
+  await checkBlockDevice(path, st.rdev, o.imageSize);
   const fh = await open(path, constants.O_WRONLY | constants.O_EXCL).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'EBUSY') throw new ToolError(`${path} is in use (the kernel refuses exclusive access): refusing to write an image over it; nothing was written`, { code: 'DEVICE_UNUSABLE' });
     throw ioError(err, path, 'open');
