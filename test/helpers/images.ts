@@ -33,11 +33,6 @@ export function* pseudoRandomChunks(label: string, n: number, chunk = 1 << 20): 
   for (let left = n; left > 0; left -= chunk) yield cipher.update(zeros.subarray(0, Math.min(chunk, left)));
 }
 
-/** `n` bytes of pseudoRandomChunks in one buffer. */
-export function pseudoRandom(label: string, n: number): Buffer {
-  return Buffer.concat([...pseudoRandomChunks(label, n)]);
-}
-
 /** The fixtures' `text LABEL N`: numbered ASCII lines. */
 export function* textChunks(label: string, n: number): Generator<Buffer> {
   let i = 0;
