@@ -1,4 +1,5 @@
-import { statSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { InterruptedError, UsageError, errorMessage } from '../errors.js';
 import { displayText } from '../format/display.js';
@@ -76,6 +77,28 @@ export function requireDirectory(path: string, flag: string): string {
   try { ok = statSync(path).isDirectory(); } catch { /* reported below */ }
   if (!ok) throw invalidValue(flag, path, 'Directory does not exist or is not a directory.');
   return path;
+}
+
+/** requireDirectory, and the directory must be writable. */
+export function requireWritableDirectory(path: string, flag: string): string {
+  requireDirectory(path, flag);
+  try {
+    accessSync(path, constants.W_OK);
+  } catch {
+    throw invalidValue(flag, path, 'Directory is not writable.');
+  }
+  return path;
+}
+
+/** The directory a new file at `path` would go in, if it exists and is writable; else undefined. */
+export function writableParent(path: string): string | undefined {
+  const dir = dirname(resolve(path));
+  try {
+    accessSync(dir, constants.W_OK);
+    return statSync(dir).isDirectory() ? dir : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function isFile(path: string): boolean {

@@ -1,11 +1,10 @@
-import { accessSync, constants, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { statSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { Ec2ClientFactory } from '../ec2/client.js';
 import { UsageError } from '../errors.js';
 import { VIRTUALIZATION_TYPES } from '../format/disk-detect.js';
 import { displayText } from '../format/display.js';
-import { createCommand, invalidValue, markMandatory, requireDirectory, requireFile, runCommand, type CommonOptions } from './command.js';
+import { createCommand, invalidValue, markMandatory, requireFile, requireWritableDirectory, runCommand, writableParent, type CommonOptions } from './command.js';
 import { Reporter, announceRetry, formatBytes } from './reporter.js';
 import { checkBundleSource, flagName, given, type BundleSourceFlags } from './bundle-source.js';
 import { addS3Options, checkCredentialFlags, targetFromFlags, type S3Flags } from './s3-options.js';
@@ -106,10 +105,7 @@ function checkFlags(o: Flags, cmd: Command): void {
   if (o.rootDeviceName !== undefined && !/^\/dev\/[a-z0-9]+$/.test(o.rootDeviceName)) throw invalidValue('--root-device-name', o.rootDeviceName, 'a device name such as /dev/xvda or /dev/sda1 is required');
   for (const t of o.tag) if (!/^[^=]+=/.test(t)) throw invalidValue('--tag', t, 'KEY=VALUE is required');
   if (o.device !== undefined) checkDevice(o.device);
-  if (o.stagingDir !== undefined) {
-    requireDirectory(o.stagingDir, '--staging-dir');
-    try { accessSync(o.stagingDir, constants.W_OK); } catch { throw invalidValue('--staging-dir', o.stagingDir, 'Directory is not writable.'); }
-  }
+  if (o.stagingDir !== undefined) requireWritableDirectory(o.stagingDir, '--staging-dir');
 }
 
 /** --device: an existing block device or regular file, or a new file in an existing directory. */
@@ -117,11 +113,7 @@ function checkDevice(path: string): void {
   let st;
   try { st = statSync(path); } catch { /* a new file */ }
   if (st && !st.isBlockDevice() && !st.isFile()) throw invalidValue('--device', path, 'a block device or a regular file is required');
-  if (!st) {
-    let ok = false;
-    try { ok = statSync(dirname(resolve(path))).isDirectory(); accessSync(dirname(resolve(path)), constants.W_OK); } catch { ok = false; }
-    if (!ok) throw invalidValue('--device', path, 'no such device, and its directory does not exist or is not writable for a file');
-  }
+  if (!st && !writableParent(path)) throw invalidValue('--device', path, 'no such device, and its directory does not exist or is not writable for a file');
 }
 
 /** Runs the command on argv; resolves to its exit code. */

@@ -1,4 +1,4 @@
-import { accessSync, constants, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { unbundle, S3_PREFETCH } from '../bundle/unbundle.js';
@@ -7,7 +7,7 @@ import type { PartStore } from '../store/part-store.js';
 import { openImageSink } from '../stream/image-sink.js';
 import { displayText } from '../format/display.js';
 import { checkBundleSource, given, type BundleSourceFlags } from './bundle-source.js';
-import { createCommand, invalidValue, markMandatory, requireDirectory, requireFile, runCommand, type CommonOptions } from './command.js';
+import { createCommand, invalidValue, markMandatory, requireFile, requireWritableDirectory, runCommand, writableParent, type CommonOptions } from './command.js';
 import { Reporter, formatBytes } from './reporter.js';
 import { bundleDocument } from './result.js';
 import { addS3Options, targetFromFlags, type S3Flags } from './s3-options.js';
@@ -51,12 +51,7 @@ export function main(argv: string[] = process.argv): Promise<number> {
       checkOutputPath(output, o.deviceZeroed);
     } else {
       if (o.deviceZeroed) throw new UsageError('--device-zeroed applies to -o DEVICE only');
-      requireDirectory(o.destination, '--destination');
-      try {
-        accessSync(o.destination, constants.W_OK);
-      } catch {
-        throw invalidValue('--destination', o.destination, 'Directory is not writable.');
-      }
+      requireWritableDirectory(o.destination, '--destination');
     }
     if (o.cert !== undefined) requireFile(o.cert, '--cert');
 
@@ -114,10 +109,5 @@ function checkOutputPath(path: string, deviceZeroed?: boolean): void {
   try { st = statSync(path); } catch { /* a new file: its directory must exist */ }
   if (st?.isDirectory()) throw invalidValue('--output-image', path, 'it is a directory: give a file, a block device or - (stdout), or use -d DIRECTORY');
   if (deviceZeroed && !st?.isBlockDevice()) throw new UsageError(`--device-zeroed applies to -o DEVICE only, and ${path} is not a block device`);
-  if (!st) {
-    const dir = dirname(resolve(path));
-    let ok = false;
-    try { ok = statSync(dir).isDirectory(); accessSync(dir, constants.W_OK); } catch { ok = false; }
-    if (!ok) throw invalidValue('--output-image', path, `its directory ${dir} does not exist or is not writable`);
-  }
+  if (!st && !writableParent(path)) throw invalidValue('--output-image', path, `its directory ${dirname(resolve(path))} does not exist or is not writable`);
 }
