@@ -1,5 +1,9 @@
 // Where an image's root filesystem starts: the first Linux partition of an MBR or GPT disk, or the image itself when
-// it is a bare filesystem. Pure: the caller reads the image's first sectors (ROOT_SEARCH_BYTES).
+// it is a bare filesystem. Pure: the caller reads the image's first sectors (ROOT_SEARCH_BYTES). What counts as a
+// partition table is disk-detect's rule, so the virtualization type and the root search agree about an image.
+import { gptSectorSize, hasPartitionTable, mbrEntries } from './disk-detect.js';
+
+export { filesystemType } from './disk-detect.js';
 
 /** Enough of the image for an MBR, a GPT header and its first 128 entries with 512- or 4096-byte sectors. */
 export const ROOT_SEARCH_BYTES = 64 << 10;
@@ -23,8 +27,8 @@ function guid(b: Buffer): string {
 }
 
 function gpt(head: Buffer): RootLocation | undefined {
-  for (const sector of [512, 4096]) {
-    if (head.length < sector + 92 || head.toString('latin1', sector, sector + 8) !== 'EFI PART') continue;
+  const sector = gptSectorSize(head);
+  if (sector !== undefined && head.length >= sector + 92) {
     const entriesAt = Number(head.readBigUInt64LE(sector + 72)) * sector;
     const count = head.readUInt32LE(sector + 80);
     const size = head.readUInt32LE(sector + 84);
@@ -43,22 +47,12 @@ function gpt(head: Buffer): RootLocation | undefined {
 
 /** The root filesystem's byte offset in the image, from its first ROOT_SEARCH_BYTES. */
 export function findRootFilesystem(head: Buffer): RootLocation {
-  if (head.length >= 512 && head[510] === 0x55 && head[511] === 0xaa) {
-    const entries = [0, 1, 2, 3].map((i) => ({ type: head[446 + 16 * i + 4]!, start: head.readUInt32LE(446 + 16 * i + 8), status: head[446 + 16 * i]! }));
-    const valid = entries.every((e) => e.status === 0 || e.status === 0x80) && entries.some((e) => e.type !== 0 && e.start > 0);
-    if (valid) {
-      if (entries.some((e) => e.type === 0xee)) return gpt(head) ?? { kind: 'none', description: 'a protective MBR without a GPT header' };
-      const i = entries.findIndex((e) => e.type === 0x83 && e.start > 0);
-      if (i >= 0) return { kind: 'partition', offset: entries[i]!.start * 512, description: `partition ${i + 1} of an MBR disk, at byte ${entries[i]!.start * 512}` };
-      return { kind: 'none', description: 'an MBR disk without a Linux (type 83) primary partition' };
-    }
+  if (hasPartitionTable(head)) {
+    const entries = mbrEntries(head);
+    if (entries.some((e) => e.type === 0xee)) return gpt(head) ?? { kind: 'none', description: 'a protective MBR without a GPT header' };
+    const i = entries.findIndex((e) => e.type === 0x83 && e.start > 0);
+    if (i >= 0) return { kind: 'partition', offset: entries[i]!.start * 512, description: `partition ${i + 1} of an MBR disk, at byte ${entries[i]!.start * 512}` };
+    return { kind: 'none', description: 'an MBR disk without a Linux (type 83) primary partition' };
   }
   return { kind: 'bare', offset: 0, description: 'the whole image (no partition table)' };
-}
-
-/** The filesystem type from its superblock: ext2/3/4 (the magic at 1080), XFS, or unknown. `sb`: 2 KiB from the filesystem's start. */
-export function filesystemType(sb: Buffer): 'ext' | 'xfs' | undefined {
-  if (sb.length >= 1082 && sb.readUInt16LE(1080) === 0xef53) return 'ext';
-  if (sb.length >= 4 && sb.toString('latin1', 0, 4) === 'XFSB') return 'xfs';
-  return undefined;
 }
