@@ -1,5 +1,4 @@
 import { createDecipheriv } from 'node:crypto';
-import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { constants, createGunzip } from 'node:zlib';
 import { ToolError } from '../errors.js';
@@ -9,6 +8,7 @@ import { DETECT_BYTES, detectVirtualization, type Detection } from '../format/di
 import type { Manifest } from '../format/manifest.js';
 import { firstMemberHead } from '../format/tar-member-head.js';
 import { expectedPartSizes, readVerifiedPart, type PartStore } from '../store/part-store.js';
+import { readRange } from '../store/regular-file.js';
 
 /** Tar bytes enough for the member's headers (a long name, sparse extension blocks, pax records) and its first sectors. */
 const TAR_PREFIX = 64 << 10;
@@ -18,17 +18,10 @@ const SLICE = 16 << 10;
 
 /** The virtualization type of an image file, from its first sectors (what the bundling commands look at). */
 export async function detectImageFileVirtualization(path: string): Promise<Detection> {
-  let fh;
   try {
-    fh = await open(path, 'r');
-    const buf = Buffer.alloc(DETECT_BYTES);
-    let n = 0;
-    for (let r = 1; r > 0 && n < buf.length; n += r) r = (await fh.read(buf, n, buf.length - n, n)).bytesRead;
-    return detectVirtualization(buf.subarray(0, n));
+    return detectVirtualization(await readRange(path, 0, DETECT_BYTES));
   } catch (err) {
     throw new ToolError(`cannot read image ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err, code: 'IO_ERROR' });
-  } finally {
-    await fh?.close();
   }
 }
 

@@ -84,3 +84,16 @@ export async function readManifestBytes(path: string, describe = (why: string) =
     await file.handle.close();
   }
 }
+
+/** Up to `length` bytes of the file at `position` (fewer where it ends). */
+export async function readRange(path: string, position: number, length: number): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(length);
+    let n = 0;
+    for (let r = 1; r > 0 && n < length; n += r) r = (await fh.read(buf, n, length - n, position + n)).bytesRead;
+    return buf.subarray(0, n);
+  } finally {
+    await fh.close();
+  }
+}

@@ -2,11 +2,12 @@
 // the root filesystem is found from the partition table, and an ext2/3/4 filesystem is read and written with
 // e2fsprogs' debugfs at that byte offset. The old file stays beside the new one as /etc/fstab.orig.
 import { execFile } from 'node:child_process';
-import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ToolError } from '../errors.js';
+import { readRange } from '../store/regular-file.js';
 import { planFstab, type RemovedEntry } from '../format/fstab.js';
 import { filesystemType, findRootFilesystem, ROOT_SEARCH_BYTES, type RootLocation } from '../format/partition-table.js';
 
@@ -21,18 +22,6 @@ export type FstabOutcome =
   | { status: 'unchanged'; removed: []; root: RootLocation }
   /** Not edited, and why (another filesystem type, no fstab…): a warning for the user. */
   | { status: 'skipped'; reason: string; root?: RootLocation };
-
-async function readAt(path: string, position: number, length: number): Promise<Buffer> {
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.alloc(length);
-    let n = 0;
-    for (let r = 1; r > 0 && n < length; n += r) r = (await fh.read(buf, n, length - n, position + n)).bytesRead;
-    return buf.subarray(0, n);
-  } finally {
-    await fh.close();
-  }
-}
 
 async function debugfs(args: string[]): Promise<{ stdout: Buffer; stderr: string }> {
   try {
@@ -62,9 +51,9 @@ async function catIn(spec: string, path: string): Promise<Buffer> {
 
 /** Where the image's root filesystem is and what it is. */
 export async function imageRoot(image: string): Promise<{ root: RootLocation; fs?: 'ext' | 'xfs' }> {
-  const root = findRootFilesystem(await readAt(image, 0, ROOT_SEARCH_BYTES));
+  const root = findRootFilesystem(await readRange(image, 0, ROOT_SEARCH_BYTES));
   if (root.kind === 'none') return { root };
-  return { root, fs: filesystemType(await readAt(image, root.offset, 2048)) };
+  return { root, fs: filesystemType(await readRange(image, root.offset, 2048)) };
 }
 
 /**
