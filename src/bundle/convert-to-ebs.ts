@@ -188,16 +188,18 @@ export async function convertToEbs(o: ConvertToEbsOptions): Promise<ConvertToEbs
       const st = await stat(target.path).catch(() => undefined);
       if (st?.isBlockDevice()) await checkBlockDevice(target.path, st.rdev, manifest.size);
     }
-    result.virtualization = await detectBundleVirtualization({ manifest, source: o.store, privateKeyPath: o.privateKeyPath });
     if (fixFstab) {
-      // The plan needs the image's /etc/fstab: read through a staging file, removed at once.
+      // The plan needs the image's /etc/fstab: read through a staging file, removed at once (the type comes with it).
       try {
-        await unbundleInto(() => FileImageSink.create(stagingPath, { signal: o.signal }));
+        const tap = await unbundleInto(() => FileImageSink.create(stagingPath, { signal: o.signal }));
+        result.virtualization = detectVirtualization(tap.head.subarray(0, DETECT_BYTES));
         result.stagedBytes = await allocatedBytes(stagingPath);
         result.fstab = await fixImageFstab(stagingPath, { mapped, dryRun: true });
       } finally {
         await rm(stagingPath, { force: true });
       }
+    } else {
+      result.virtualization = await detectBundleVirtualization({ manifest, source: o.store, privateKeyPath: o.privateKeyPath });
     }
     if (o.register && (target.kind === 'snapshot' || target.volumeId)) {
       result.registerRequest = ebsRegisterImageInput({ manifest, snapshotId: DRY_RUN_SNAPSHOT, register: o.register, detected: result.virtualization.type });
