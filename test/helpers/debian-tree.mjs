@@ -1,7 +1,7 @@
 // The cached Debian root filesystem of the boot test, and the OS image the benchmark bundles from it. Plain
 // JavaScript so that bench/bundle.mjs (no TypeScript at run time) builds and reuses the same cache as the tests.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /**
@@ -30,11 +30,65 @@ function sh(cmd, args) {
   execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C' } });
 }
 
+/**
+ * Runs `build` holding a lock beside `path`, so test files running at the same time build a cache once, one after
+ * the other (a second builder would remove the first one's partial tree under it). A lock whose holder died is broken.
+ */
+function withBuildLock(path, build) {
+  const lock = `${path}.lock`;
+  mkdirSync(dirname(path), { recursive: true });
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (err) {
+      if (err.code !== 'EEXIST') throw err;
+    }
+    let holder = 0;
+    try {
+      holder = Number(readFileSync(join(lock, 'pid'), 'utf8'));
+    } catch {
+      // not written yet: the holder has just taken the lock
+    }
+    if (holder > 0 && !isAlive(holder)) rmSync(lock, { recursive: true, force: true });
+    else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
+  }
+  try {
+    writeFileSync(join(lock, 'pid'), String(process.pid));
+    return build();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM';
+  }
+}
+
+function treeIsComplete() {
+  const marker = join(DEBIAN_CACHE, MARKER);
+  return existsSync(marker) && readFileSync(marker, 'utf8').trim() === CACHE_VERSION;
+}
+
 /** Returns the cached tree, building it first if it is missing or incomplete. */
 export function ensureDebianTree() {
-  const marker = join(DEBIAN_CACHE, MARKER);
-  if (existsSync(marker) && readFileSync(marker, 'utf8').trim() === CACHE_VERSION) return DEBIAN_CACHE;
+  if (!treeIsComplete()) withBuildLock(DEBIAN_CACHE, () => treeIsComplete() || buildDebianTree());
+  return DEBIAN_CACHE;
+}
+
+function buildDebianTree() {
   const partial = `${DEBIAN_CACHE}.partial`;
+  // A build that was killed may have left /proc mounted in its partial tree.
+  try {
+    sh('umount', [join(partial, 'proc')]);
+  } catch {
+    // not mounted
+  }
   rmSync(partial, { recursive: true, force: true });
   sh('debootstrap', ['--variant=minbase', 'bookworm', partial, debianMirror()]);
   copyFileSync('/etc/resolv.conf', join(partial, 'etc', 'resolv.conf'));
@@ -50,7 +104,6 @@ export function ensureDebianTree() {
   rmSync(DEBIAN_CACHE, { recursive: true, force: true });
   execFileSync('mv', [partial, DEBIAN_CACHE]);
   writeFileSync(join(DEBIAN_CACHE, MARKER), CACHE_VERSION + '\n');
-  return DEBIAN_CACHE;
 }
 
 /**
