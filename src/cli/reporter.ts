@@ -1,4 +1,4 @@
-import ora, { type Ora } from 'ora';
+import type { Ora } from 'ora';
 import { displayText } from '../format/display.js';
 
 const guarded = new WeakSet<NodeJS.WriteStream>();
@@ -57,6 +57,7 @@ export function progressText(label: string, doneBytes: number, totalBytes: numbe
  */
 export class Reporter {
   private spinner: Ora | undefined;
+  private pendingText: string | undefined; // progress reported before ora was loaded, and not stopped since
   private started: number | undefined; // the first progress call, so time spent at a prompt doesn't count
   readonly interactive: boolean;
   private readonly quiet: boolean;
@@ -69,7 +70,13 @@ export class Reporter {
     const stream = opts.stream ?? (this.quiet ? process.stderr : process.stdout);
     // A terminal that reports no width (e.g. script(1) without a window size) can't hold a redrawn line.
     this.interactive = !opts.batch && Boolean(stream.isTTY) && (stream.columns ?? 0) > 0;
-    if (this.interactive) this.spinner = ora({ stream, discardStdin: false });
+    // ora and its dependencies take ~40 ms to load: only on a terminal, and without holding up the command.
+    if (this.interactive) {
+      void import('ora').then(({ default: ora }) => {
+        this.spinner = ora({ stream, discardStdin: false });
+        if (this.pendingText !== undefined) this.spinner.start(this.pendingText);
+      });
+    }
   }
 
   /**
@@ -99,14 +106,17 @@ export class Reporter {
 
   /** Updates the live line (terminal only): what is being done, bytes so far, the rate and the time left. */
   progress(label: string, doneBytes: number, totalBytes?: number, extra?: string): void {
-    if (!this.spinner) return;
+    if (!this.interactive) return;
     this.started ??= Date.now();
-    this.spinner.text = progressText(label, doneBytes, totalBytes, (Date.now() - this.started) / 1000, extra);
-    if (!this.spinner.isSpinning) this.spinner.start();
+    const text = progressText(label, doneBytes, totalBytes, (Date.now() - this.started) / 1000, extra);
+    if (!this.spinner) this.pendingText = text;
+    else if (!this.spinner.isSpinning) this.spinner.start(text);
+    else this.spinner.text = text;
   }
 
   /** Stops the live line. */
   stop(): void {
+    this.pendingText = undefined;
     this.spinner?.stop();
   }
 }
