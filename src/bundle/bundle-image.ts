@@ -7,13 +7,13 @@ import { buildManifestXml, buildSignedText, type LaunchFields, type Manifest } f
 import { PLAIN_FILE_NAME_RULE, isPlainFileName, partCount, partName } from '../format/part-name.js';
 import { UsageError } from '../errors.js';
 import type { EventHandler } from '../events.js';
-import { PartChunker } from '../store/part-chunker.js';
+import { PartSealer } from '../store/part-sealer.js';
 import type { PartStore } from '../store/part-store.js';
 import { StagedFiles } from '../stream/atomic-write.js';
 import { DigestTap } from '../stream/digest-tap.js';
-import { createCipheriv } from 'node:crypto';
 import { createParallelGzip } from '../stream/gzip-parallel.js';
-import { createTarPack, describeImage, tarStreamLength } from '../stream/tar-pack.js';
+import { BufferPool } from '../stream/buffer-pool.js';
+import { TAR_CHUNK, createTarPack, describeImage, tarStreamLength } from '../stream/tar-pack.js';
 import { toolBundler } from '../version.js';
 
 export { DEFAULT_GZIP_LEVEL } from '../stream/gzip-parallel.js';
@@ -89,10 +89,13 @@ export async function bundleImage(o: BundleOptions): Promise<BundleResult> {
   const total = source.sparseMap ? source.sparseMap.reduce((n, r) => n + r.length, 0) : source.size;
   const tap = new DigestTap(o.onEvent && ((n) => o.onEvent!({ type: 'progress', bytes: Math.min(n, total), totalBytes: total })));
   const writer = o.store.createWriter({ prefix: name, maxParts: partCount(maxBundledSize(tarStreamLength(source))) });
-  const chunker = new PartChunker(writer, o.partsInFlight ?? 1);
+  const chunker = new PartSealer(writer, { key, iv, inFlight: o.partsInFlight ?? 1 });
   const copy = o.manifestCopyDir === undefined ? undefined : new StagedFiles({ signal: o.signal });
   try {
-    await pipeline(createTarPack(source), tap, createParallelGzip({ level: o.compressionLevel, workers: o.threads }), createCipheriv('aes-128-cbc', key, iv), chunker, { signal: o.signal });
+    // The tar's read buffers come back once the gzip stage has copied them (the tap before it only hashes them).
+    const pool = new BufferPool(TAR_CHUNK, 4);
+    const gzip = createParallelGzip({ level: o.compressionLevel, workers: o.threads, release: (b) => pool.release(b) });
+    await pipeline(createTarPack(source, { pool }), tap, gzip, chunker, { signal: o.signal });
     const names = chunker.parts.map((_, i) => partName(name, i, chunker.parts.length));
     const manifest: Manifest = {
       version: '2007-10-10',

@@ -81,7 +81,7 @@ function writeStored(out: Buffer, at: number, src: Buffer): number {
 const zeroChunks = new Map<string, Buffer>();
 const ZEROS = Buffer.alloc(SEGMENT);
 
-function allZero(b: Buffer): boolean {
+export function allZero(b: Buffer): boolean {
   for (let off = 0; off < b.length; off += SEGMENT) {
     const n = Math.min(SEGMENT, b.length - off);
     if (!b.subarray(off, off + n).equals(ZEROS.subarray(0, n))) return false;

@@ -1,7 +1,7 @@
 // Worker thread of createParallelGzip: deflates one chunk per message.
 import { parentPort } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
-import { deflateChunk } from './deflate-chunk.js';
+import { allZero, deflateChunk } from './deflate-chunk.js';
 
 export interface GzipJob { seq: number; data: Uint8Array; dictionary?: Uint8Array; level: number }
 /** `output` are the chunk's pieces in order, `crc` the CRC-32 of its input. `input` is the job's chunk buffer handed back for reuse: buffers that
@@ -14,11 +14,20 @@ const port = parentPort;
 
 const view = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
+// Runs of written zeros are common in disk images; their CRC-32 depends only on the length.
+const zeroCrcs = new Map<number, number>();
+function chunkCrc(data: Buffer): number {
+  if (!allZero(data)) return crc32(data);
+  let crc = zeroCrcs.get(data.length);
+  if (crc === undefined) zeroCrcs.set(data.length, (crc = crc32(data)));
+  return crc;
+}
+
 port.on('message', (job: GzipJob) => {
   let pieces: Buffer[];
   let crc: number;
   try {
-    crc = crc32(job.data);
+    crc = chunkCrc(view(job.data));
     pieces = deflateChunk(view(job.data), job.dictionary && view(job.dictionary), job.level);
   } catch (err) {
     port.postMessage({ seq: job.seq, error: err instanceof Error ? err.message : String(err) } satisfies GzipJobResult);

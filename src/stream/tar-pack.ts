@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { ToolError } from '../errors.js';
 import { blockPad, encodeMemberHeaders, trailerLength, type Region } from '../format/tar-header.js';
+import type { BufferPool } from './buffer-pool.js';
 import { isSparse, scanDataRegions } from './sparse-map.js';
 
 export type { Region } from '../format/tar-header.js';
@@ -57,8 +58,14 @@ export function tarStreamLength(src: TarSource): number {
   return end + trailerLength(end);
 }
 
-/** The tar stream of one file. Errors (unreadable or shrinking file) are emitted on the stream as ToolError. */
-export function createTarPack(src: TarSource): Readable {
+/** Chunks the tar stream is read in (all but the headers and the last one; `pool` must hand out this size). */
+export const TAR_CHUNK = CHUNK;
+
+/**
+ * The tar stream of one file. Errors (unreadable or shrinking file) are emitted on the stream as ToolError. With
+ * `pool`, the file is read into the pool's buffers, which the last reader gives back.
+ */
+export function createTarPack(src: TarSource, o: { pool?: BufferPool } = {}): Readable {
   const stored = storedSize(src);
   const headers = encodeMemberHeaders({
     name: src.name,
@@ -84,7 +91,7 @@ export function createTarPack(src: TarSource): Readable {
   };
 
   return new Readable({
-    highWaterMark: CHUNK,
+    highWaterMark: 2 * CHUNK, // one read ahead of the consumer, so it doesn't wait on each
     async read() {
       try {
         if (!started) {
@@ -100,7 +107,7 @@ export function createTarPack(src: TarSource): Readable {
         // Fill one chunk from as many regions as it takes; the last one carries the padding and trailer.
         const want = Math.min(CHUNK, left);
         const isLast = want === left;
-        const buf = Buffer.allocUnsafe(isLast ? want + tail : want);
+        const buf = isLast ? Buffer.allocUnsafe(want + tail) : o.pool?.take() ?? Buffer.allocUnsafe(want);
         let filled = 0;
         while (filled < want) {
           const r = regions[region];
