@@ -237,6 +237,18 @@ describe('PartSealer into a directory store (a staged group)', () => {
     expect(sealer.parts.map((p) => p.sha1)).toEqual(names.map((n) => createHash('sha1').update(readFileSync(join(d, n))).digest('hex')));
   });
 
+  it('a part the writer refuses fails the stream, and nothing is left after the abort', async () => {
+    const d = fresh();
+    const writer = new DirectoryStore(d).createWriter({ prefix: 'img', maxParts: 12 });
+    const refusing = Object.assign(Object.create(writer) as typeof writer, {
+      putPart: (index: number, data: Buffer, sums: { sha1: string }) => (index === 1 ? Promise.reject(new Error('store full')) : writer.putPart(index, data, sums)),
+    });
+    const sealer = new PartSealer(refusing, sealing);
+    await expect(pipeline(Readable.from(Array.from({ length: 40 }, () => Buffer.alloc(MiB, 3))), sealer)).rejects.toThrow('store full');
+    await writer.abort();
+    expect(ls(d)).toEqual([]);
+  });
+
   it('names the parts by the digit rule at the end; the commit renames them, the manifest last', async () => {
     const d = fresh();
     const writer = new DirectoryStore(d).createWriter({ prefix: 'img', maxParts: 12 });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants, crc32, gunzipSync, gzipSync, inflateRawSync } from 'node:zlib';
+import { BufferPool } from '../../src/stream/buffer-pool.js';
 import { createParallelGzip, type ParallelGzipOptions } from '../../src/stream/gzip-parallel.js';
 import { pseudoRandomChunks, textChunks } from '../helpers/images.js';
 import { ROOT } from '../helpers/paths.js';
@@ -81,6 +82,30 @@ describe('createParallelGzip', () => {
     checkWithGzipTool(gz, input, name.replace(/\W+/g, '-'));
     expect(gunzipSync(gz).equals(input)).toBe(true);
     checkSingleMember(gz, input);
+  });
+
+  it('gives each input chunk to `release` once copied; buffers refilled after that change nothing', async () => {
+    const input = random('release', 6 * MiB + 123);
+    const pool = new BufferPool(MiB, 2);
+    const released: Buffer[] = [];
+    let taken = 0;
+    // A producer that fills pooled buffers, as tar-pack does: a buffer given back too early would corrupt the output.
+    async function* produce() {
+      for (let off = 0; off < input.length; off += MiB) {
+        const n = Math.min(MiB, input.length - off);
+        const b = n === MiB ? pool.take() : Buffer.alloc(n);
+        if (n === MiB) taken++;
+        input.copy(b, 0, off, off + n);
+        yield b;
+      }
+    }
+    const out: Buffer[] = [];
+    await pipeline(produce(), createParallelGzip({ workers: 2, release: (b) => { released.push(b); pool.release(b); } }),
+      new Writable({ write(c: Buffer, _e, cb) { out.push(c); cb(); } }));
+    expect(gunzipSync(Buffer.concat(out)).equals(input)).toBe(true);
+    expect(released).toHaveLength(7);
+    expect(taken).toBe(6);
+    expect(new Set(released.filter((b) => b.length === MiB).map((b) => b.buffer)).size).toBeLessThanOrEqual(3); // reused, not one per chunk
   });
 
   it('50 MiB of mixed data, written in odd-sized pieces, round-trips through gzip(1)', async () => {
