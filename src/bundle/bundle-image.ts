@@ -89,14 +89,14 @@ export async function bundleImage(o: BundleOptions): Promise<BundleResult> {
   const total = source.sparseMap ? source.sparseMap.reduce((n, r) => n + r.length, 0) : source.size;
   const tap = new DigestTap(o.onEvent && ((n) => o.onEvent!({ type: 'progress', bytes: Math.min(n, total), totalBytes: total })));
   const writer = o.store.createWriter({ prefix: name, maxParts: partCount(maxBundledSize(tarStreamLength(source))) });
-  const chunker = new PartSealer(writer, { key, iv, inFlight: o.partsInFlight ?? 1 });
+  const sealer = new PartSealer(writer, { key, iv, inFlight: o.partsInFlight ?? 1 });
   const copy = o.manifestCopyDir === undefined ? undefined : new StagedFiles({ signal: o.signal });
   try {
     // The tar's read buffers come back once the gzip stage has copied them (the tap before it only hashes them).
     const pool = new BufferPool(TAR_CHUNK, 4);
     const gzip = createParallelGzip({ level: o.compressionLevel, workers: o.threads, release: (b) => pool.release(b) });
-    await pipeline(createTarPack(source, { pool }), tap, gzip, chunker, { signal: o.signal });
-    const names = chunker.parts.map((_, i) => partName(name, i, chunker.parts.length));
+    await pipeline(createTarPack(source, { pool }), tap, gzip, sealer, { signal: o.signal });
+    const names = sealer.parts.map((_, i) => partName(name, i, sealer.parts.length));
     const manifest: Manifest = {
       version: '2007-10-10',
       bundler: toolBundler(),
@@ -112,9 +112,9 @@ export async function bundleImage(o: BundleOptions): Promise<BundleResult> {
       ancestry: o.ancestry ?? [],
       digest: tap.digest(),
       size: source.size,
-      bundledSize: chunker.parts.reduce((n, p) => n + p.size, 0),
+      bundledSize: sealer.parts.reduce((n, p) => n + p.size, 0),
       ...wrapBundleKey(key, iv, userCert, ec2Cert),
-      parts: chunker.parts.map((p, i) => ({ filename: names[i]!, digest: p.sha1 })),
+      parts: sealer.parts.map((p, i) => ({ filename: names[i]!, digest: p.sha1 })),
     };
     const xml = buildManifestXml(manifest, signHex(userKey, buildSignedText(manifest)));
     const manifestName = `${name}.manifest.xml`;
@@ -126,7 +126,7 @@ export async function bundleImage(o: BundleOptions): Promise<BundleResult> {
       err.message += ` (the bundle itself is complete in ${o.store.location})`;
       throw err;
     });
-    chunker.parts.forEach((p, i) => o.onEvent?.({ type: 'part', action: 'created', name: names[i]!, size: p.size, sha1: p.sha1 }));
+    sealer.parts.forEach((p, i) => o.onEvent?.({ type: 'part', action: 'created', name: names[i]!, size: p.size, sha1: p.sha1 }));
     return { manifestName, manifest, xml };
   } catch (err) {
     await copy?.abort();

@@ -75,7 +75,7 @@ export class Reporter {
       void import('ora').then(({ default: ora }) => {
         this.spinner = ora({ stream, discardStdin: false });
         if (this.pendingText !== undefined) this.spinner.start(this.pendingText);
-      });
+      }, () => undefined); // no live line then; the plain lines still go out
     }
   }
 
