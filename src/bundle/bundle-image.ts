@@ -129,6 +129,8 @@ export async function bundleImage(o: BundleOptions): Promise<BundleResult> {
     sealer.parts.forEach((p, i) => o.onEvent?.({ type: 'part', action: 'created', name: names[i]!, size: p.size, sha1: p.sha1 }));
     return { manifestName, manifest, xml };
   } catch (err) {
+    // Failed before the pipeline took it (a bad option): its worker ends, and no part is on its way to the writer.
+    if (!sealer.destroyed) await new Promise((resolve) => sealer.destroy().once('close', resolve));
     await copy?.abort();
     const report = await writer.abort({ keep: o.keepPartial });
     if (report) o.onEvent?.({ type: 'partial', action: report.kept ? 'kept' : 'removed', parts: report.parts, location: report.location, failed: report.failed });

@@ -32,6 +32,7 @@ export class PartSealer extends Writable {
   private failure: { err: unknown } | undefined;
   private done: { resolve: () => void; reject: (err: unknown) => void } | undefined;
   private closing = false;
+  private outstanding = 0; // blocks and the end with the worker, unanswered: the worker keeps the process alive meanwhile
   /** Size and sums of each part, in order. */
   readonly parts: (PartSums & { size: number })[] = [];
 
@@ -40,6 +41,7 @@ export class PartSealer extends Writable {
     const data: SealWorkerData = { key: Uint8Array.from(o.key), iv: Uint8Array.from(o.iv), partBuffers: (o.inFlight ?? 1) + 1 };
     // A worker holds few JS objects; small heap limits make V8 collect dead cipher output early.
     this.worker = new Worker(workerScript('store/seal-worker'), { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 16 } });
+    this.worker.unref(); // an idle sealer (a stream left unfinished) never holds the process open
     this.worker.on('message', (m: SealReply) => this.onReply(m));
     this.worker.on('error', (err) => this.fail(new Error(`encryption worker failed: ${err.message}`)));
     this.worker.on('exit', (code) => {
@@ -95,11 +97,17 @@ export class PartSealer extends Writable {
   }
 
   private post(m: SealRequest, transfer?: ArrayBuffer[]): void {
+    if (!('free' in m) && this.outstanding++ === 0) this.worker.ref();
     this.worker.postMessage(m, transfer);
+  }
+
+  private answered(): void {
+    if (--this.outstanding === 0) this.worker.unref();
   }
 
   private onReply(m: SealReply): void {
     if ('block' in m) {
+      this.answered();
       this.spare.push(Buffer.from(m.block.buffer as ArrayBuffer));
       this.wake();
     } else if ('part' in m) {
@@ -121,6 +129,7 @@ export class PartSealer extends Writable {
       );
       this.pending.add(p);
     } else if ('done' in m) {
+      this.answered();
       this.done?.resolve();
     } else {
       this.fail(new Error(`encryption failed: ${m.error}`));

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { createCipheriv, createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -10,7 +9,6 @@ import {
   StagedFiles, abortAllStaged, removeAllStagedSync, sweepStaleTemporaries, tempPathBeside, temporaryOwner, writeFileAtomically,
 } from '../../src/stream/atomic-write.js';
 import { DirectoryStore } from '../../src/store/directory-store.js';
-import { PartSealer } from '../../src/store/part-sealer.js';
 import { AmiToolsError } from '../../src/errors.js';
 
 const MiB = 1024 * 1024;
@@ -200,68 +198,5 @@ describe('StagedFiles', () => {
     removeAllStagedSync();
     expect(ls(d)).toEqual([]);
     await c.abort();
-  });
-});
-
-describe('PartSealer into a directory store (a staged group)', () => {
-  const sealing = { key: Buffer.alloc(16, 7), iv: Buffer.alloc(16, 9) };
-  it('leaves nothing when the stream fails in the middle of a part', async () => {
-    const d = fresh();
-    const writer = new DirectoryStore(d).createWriter({ prefix: 'img', maxParts: 3 });
-    const chunker = new PartSealer(writer, sealing);
-    async function* source() {
-      for (let i = 0; i < 15; i++) yield Buffer.alloc(MiB, i);
-      throw new Error('disk gone');
-    }
-    await expect(pipeline(Readable.from(source()), chunker)).rejects.toThrow('disk gone');
-    // Part 0 may have been written, under a temporary name; part 1 was still in memory.
-    expect(ls(d).length).toBeLessThanOrEqual(1);
-    expect(ls(d).every((f) => temporaryOwner(f) === process.pid)).toBe(true);
-    await writer.abort();
-    expect(ls(d)).toEqual([]);
-  });
-
-  it('gives what createCipheriv gives, whatever the sizes written, with parts in flight', async () => {
-    const d = fresh();
-    const writer = new DirectoryStore(d).createWriter({ prefix: 'img', maxParts: 12 });
-    const sealer = new PartSealer(writer, { ...sealing, inFlight: 3 });
-    // Odd-sized writes that cross blocks, slices and parts.
-    const chunks = Array.from({ length: 60 }, (_, i) => Buffer.alloc(((i * 7919) % 1_500_000) + 1, i));
-    await pipeline(Readable.from(chunks), sealer);
-    const names = sealer.parts.map((_, i) => `img.part.${i}`);
-    await writer.commit(names);
-    const cipher = createCipheriv('aes-128-cbc', sealing.key, sealing.iv);
-    const expected = Buffer.concat([...chunks.map((c) => cipher.update(c)), cipher.final()]);
-    // equals(): toEqual walks 14 MB byte by byte for minutes.
-    expect(Buffer.concat(names.map((n) => readFileSync(join(d, n)))).equals(expected)).toBe(true);
-    expect(sealer.parts.map((p) => p.sha1)).toEqual(names.map((n) => createHash('sha1').update(readFileSync(join(d, n))).digest('hex')));
-  });
-
-  it('a part the writer refuses fails the stream, and nothing is left after the abort', async () => {
-    const d = fresh();
-    const writer = new DirectoryStore(d).createWriter({ prefix: 'img', maxParts: 12 });
-    const refusing = Object.assign(Object.create(writer) as typeof writer, {
-      putPart: (index: number, data: Buffer, sums: { sha1: string }) => (index === 1 ? Promise.reject(new Error('store full')) : writer.putPart(index, data, sums)),
-    });
-    const sealer = new PartSealer(refusing, sealing);
-    await expect(pipeline(Readable.from(Array.from({ length: 40 }, () => Buffer.alloc(MiB, 3))), sealer)).rejects.toThrow('store full');
-    await writer.abort();
-    expect(ls(d)).toEqual([]);
-  });
-
-  it('names the parts by the digit rule at the end; the commit renames them, the manifest last', async () => {
-    const d = fresh();
-    const writer = new DirectoryStore(d).createWriter({ prefix: 'img', maxParts: 12 });
-    const chunker = new PartSealer(writer, sealing);
-    const plain = Buffer.alloc(25 * MiB, 1);
-    await pipeline(Readable.from([plain]), chunker);
-    // AES-128-CBC with its padding block, cut at 10 MiB, each part's SHA-1 of what it holds.
-    const cipher = createCipheriv('aes-128-cbc', sealing.key, sealing.iv);
-    const sealed = Buffer.concat([cipher.update(plain), cipher.final()]);
-    expect(chunker.parts.map((p) => p.size)).toEqual([10 * MiB, 10 * MiB, 5 * MiB + 16]);
-    expect(chunker.parts.map((p) => p.sha1)).toEqual([0, 1, 2].map((i) => createHash('sha1').update(sealed.subarray(i * 10 * MiB, (i + 1) * 10 * MiB)).digest('hex')));
-    expect(ls(d).some((f) => f.startsWith('img.'))).toBe(false);
-    await writer.commit(['img.part.0', 'img.part.1', 'img.part.2'], { name: 'img.manifest.xml', data: Buffer.from('<m/>') });
-    expect(ls(d)).toEqual(['img.manifest.xml', 'img.part.0', 'img.part.1', 'img.part.2']);
   });
 });
