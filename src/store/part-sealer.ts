@@ -57,6 +57,7 @@ export class PartSealer extends Writable {
     (async () => {
       if (this.fill > 0) this.send();
       await new Promise<void>((resolve, reject) => {
+        if (this.failure) return reject(this.failure.err); // a dead worker would never answer
         this.done = { resolve, reject };
         this.post({ end: true });
       });
