@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './paths.js';
@@ -11,17 +11,30 @@ export function runCli(name: string, args: string[], opts: { cwd?: string; env?:
   return runProcess(process.execPath, [join(ROOT, 'bin', `${name}.js`), ...args], opts);
 }
 
-export function runProcess(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<RunResult> {
+/** Runs a process to its end; with `timeoutMs`, one still running then is killed and reported `hung`. */
+export function runProcess(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<RunResult & { hung: boolean }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
+    let hung = false;
+    const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => { hung = true; child.kill('SIGKILL'); }, opts.timeoutMs);
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr, hung }); });
     child.stdin.end(opts.input ?? '');
   });
+}
+
+/**
+ * Runs `source` as an ES module file (written into `dir`) in a Node process of its own, killed as `hung` if it has not
+ * exited after `timeoutMs`: for what must let a process exit by itself (worker threads).
+ */
+export function runNodeScript(dir: string, source: string, timeoutMs = 60_000): Promise<RunResult & { hung: boolean }> {
+  const file = join(dir, `script-${Math.random().toString(36).slice(2)}.mjs`);
+  writeFileSync(file, source);
+  return runProcess(process.execPath, [file], { timeoutMs });
 }
 
 /**

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,7 @@ import { BufferPool } from '../../src/stream/buffer-pool.js';
 import { createParallelGzip, type ParallelGzipOptions } from '../../src/stream/gzip-parallel.js';
 import { pseudoRandomChunks, textChunks } from '../helpers/images.js';
 import { ROOT } from '../helpers/paths.js';
+import { runNodeScript } from '../helpers/run.js';
 
 const MiB = 1024 * 1024;
 const tmp = mkdtempSync(join(tmpdir(), 'amitools-gzip-'));
@@ -225,27 +226,11 @@ describe('createParallelGzip', () => {
 /** Runs a script against the built module in its own process: it must exit by itself (no worker left running),
  *  cleanly and quietly. Resolves to its stdout. */
 async function runScript(body: string): Promise<string> {
-  const r = await spawnScript(body);
+  const r = await runNodeScript(tmp, `import { createParallelGzip } from ${JSON.stringify(join(ROOT, 'dist', 'stream', 'gzip-parallel.js'))};\n${body}`);
   expect(r.hung).toBe(false);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   return r.stdout.trim();
-}
-
-function spawnScript(body: string): Promise<{ code: number | null; stdout: string; stderr: string; hung: boolean }> {
-  const file = join(tmp, `script-${Math.random().toString(36).slice(2)}.mjs`);
-  writeFileSync(file, `import { createParallelGzip } from ${JSON.stringify(join(ROOT, 'dist', 'stream', 'gzip-parallel.js'))};\n${body}`);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let hung = false;
-    const timer = setTimeout(() => { hung = true; child.kill('SIGKILL'); }, 60_000);
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr, hung }); });
-  });
 }
 
 describe('createParallelGzip from dist/, in a process of its own', () => {

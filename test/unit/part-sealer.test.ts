@@ -1,8 +1,7 @@
 // PartSealer: AES-128-CBC and 10 MiB parts with their SHA-1, from a worker thread, into a part writer.
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -11,6 +10,7 @@ import { temporaryOwner } from '../../src/stream/atomic-write.js';
 import { DirectoryStore } from '../../src/store/directory-store.js';
 import { PartSealer } from '../../src/store/part-sealer.js';
 import { ROOT, key } from '../helpers/paths.js';
+import { runNodeScript } from '../helpers/run.js';
 
 const MiB = 1024 * 1024;
 const tmp = mkdtempSync(join(tmpdir(), 'amitools-sealer-'));
@@ -85,21 +85,9 @@ describe('PartSealer into a directory store (a staged group)', () => {
 // Its worker must never keep a process alive on its own, as a command's exit depends on it.
 
 function runScript(body: string): Promise<{ code: number | null; stdout: string; stderr: string; hung: boolean }> {
-  const file = join(tmp, `script-${Math.random().toString(36).slice(2)}.mjs`);
   const dist = (p: string) => JSON.stringify(join(ROOT, 'dist', p));
-  writeFileSync(file, `import { PartSealer } from ${dist('store/part-sealer.js')};\nimport { DirectoryStore } from ${dist('store/directory-store.js')};\n` +
-    `import { bundleImage } from ${dist('index.js')};\nconst dir = ${JSON.stringify(tmp)};\n${body}`);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let hung = false;
-    const timer = setTimeout(() => { hung = true; child.kill('SIGKILL'); }, 30_000);
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr, hung }); });
-  });
+  return runNodeScript(tmp, `import { PartSealer } from ${dist('store/part-sealer.js')};\nimport { DirectoryStore } from ${dist('store/directory-store.js')};\n` +
+    `import { bundleImage } from ${dist('index.js')};\nconst dir = ${JSON.stringify(tmp)};\n${body}`, 30_000);
 }
 
 describe('PartSealer from dist/, in a process of its own', () => {
