@@ -1,6 +1,5 @@
 import { createDecipheriv } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, type ZlibOptions } from 'node:zlib';
 import { AmiToolsError, InterruptedError, ToolError } from '../errors.js';
 import { unwrapBundleKey } from '../crypto/key-envelope.js';
 import { loadPrivateKey } from '../crypto/keys.js';
@@ -8,6 +7,7 @@ import type { EventHandler } from '../events.js';
 import { createPartSource } from '../store/part-source.js';
 import { expectedPartSizes, type PartStore } from '../store/part-store.js';
 import { DigestTap } from '../stream/digest-tap.js';
+import { GzipMember } from '../stream/gzip-member.js';
 import { sweepStaleTemporaries } from '../stream/atomic-write.js';
 import { TarExtract, type ExtractedFile } from '../stream/tar-extract.js';
 import type { ImageSink } from '../stream/image-sink.js';
@@ -44,7 +44,7 @@ export interface UnbundleOptions {
 export const S3_PREFETCH = 1;
 
 /**
- * Unbundles in one pass: parts (each bounded and SHA-1 checked) → AES-128-CBC → gunzip → SHA-1 of the tar → extract
+ * Unbundles in one pass: parts (each bounded and SHA-1 checked) → AES-128-CBC → inflate → SHA-1 of the tar → extract
  * under temporary names; the files get their final names only when the tar digest matches the manifest.
  */
 export async function unbundle(o: UnbundleOptions): Promise<{ files: string[]; extracted: ExtractedFile[]; manifest: SignedManifest }> {
@@ -60,12 +60,16 @@ export async function unbundle(o: UnbundleOptions): Promise<{ files: string[]; e
   // The manifest's <size> bounds what the tar stream may restore.
   const extract = new TarExtract({ directory: o.destination, sink, imageSize: manifest.size });
   const decipher = createDecipheriv('aes-128-cbc', key, iv);
+  const gzip = new GzipMember({ chunkSize: 4 << 20, readableHighWaterMark: 4 << 20 });
   try {
-    await pipeline(createPartSource(o.store, manifest, source, o.prefetch ?? 0, decipher), createGunzip({ chunkSize: 4 << 20, readableHighWaterMark: 4 << 20 } as ZlibOptions), takeLater, tap, extract, { signal: o.signal }).catch((err: Error & { code?: string }) => {
-      if (err.code === 'ERR_OSSL_BAD_DECRYPT') throw new ToolError('decryption failed: the bundle does not decrypt with the key in its manifest (parts from another bundle?)', { code: 'DECRYPT_FAILED' });
-      if (err.code?.startsWith('Z_')) throw new ToolError(`the decrypted bundle is not valid gzip data (${err.message}); parts from another bundle?`, { code: 'DECRYPT_FAILED' });
-      throw err;
-    });
+    await pipeline(createPartSource(o.store, manifest, source, o.prefetch ?? 0, decipher), ...gzip.stages, takeLater, tap, extract, { signal: o.signal })
+      .then(() => gzip.check(tap.bytes))
+      .catch((failure: Error) => {
+        const err = gzip.explain(failure) as Error & { code?: string };
+        if (err.code === 'ERR_OSSL_BAD_DECRYPT') throw new ToolError('decryption failed: the bundle does not decrypt with the key in its manifest (parts from another bundle?)', { code: 'DECRYPT_FAILED' });
+        if (err.code?.startsWith('Z_')) throw new ToolError(`the decrypted bundle is not valid gzip data (${err.message}); parts from another bundle?`, { code: 'DECRYPT_FAILED' });
+        throw err;
+      });
     if (tap.digest() !== manifest.digest.toLowerCase()) {
       throw new ToolError(`the unbundled image's tar digest ${tap.digest()} does not match the manifest's ${manifest.digest}`, { code: 'IMAGE_DIGEST_MISMATCH' });
     }

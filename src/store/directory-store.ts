@@ -1,9 +1,10 @@
+import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ToolError } from '../errors.js';
 import { isPlainFileName } from '../format/part-name.js';
 import { openRegularFile, readManifestBytes, type RegularFile } from './regular-file.js';
 import { StagedFiles, sweepStaleTemporaries, type StagedFile } from '../stream/atomic-write.js';
-import { collectExactly, partLengthError, provisionalName, type PartStore, type PartSums, type PartWriter, type WriterOptions } from './part-store.js';
+import { partLengthError, provisionalName, type PartStore, type PartSums, type PartWriter, type WriterOptions } from './part-store.js';
 
 /** A bundle in a local directory. */
 export class DirectoryStore implements PartStore {
@@ -31,8 +32,7 @@ export class DirectoryStore implements PartStore {
   async readPart(name: string, size: number, onBytes?: (n: number) => void, into?: Buffer): Promise<Buffer> {
     const file = await this.openPart(name, size);
     try {
-      // `end` is inclusive: one byte more than the part is read at most, so a part that grows is still caught.
-      return await collectExactly(file.handle.createReadStream({ start: 0, end: size, highWaterMark: 1 << 20, autoClose: false }), size, `part ${this.path(name)}`, onBytes, into);
+      return await readExactly(file.handle, size, `part ${this.path(name)}`, onBytes, into);
     } finally {
       await file.handle.close();
     }
@@ -61,6 +61,23 @@ export class DirectoryStore implements PartStore {
   pathOf(name: string): string {
     return this.path(name);
   }
+}
+
+/**
+ * Exactly `size` bytes from the start of a file, read straight into `into` (or a new buffer) in 1 MiB reads; a file
+ * that turns out shorter or longer than `size` (it changed since it was opened) is refused.
+ */
+async function readExactly(handle: FileHandle, size: number, what: string, onBytes?: (n: number) => void, into?: Buffer): Promise<Buffer> {
+  if (into && into.length < size) throw new RangeError(`a ${into.length}-byte buffer cannot hold ${what} (${size} bytes)`);
+  const out = into ? into.subarray(0, size) : Buffer.allocUnsafe(size);
+  for (let n = 0; n < size; ) {
+    const { bytesRead } = await handle.read(out, n, Math.min(1 << 20, size - n), n);
+    if (bytesRead === 0) throw partLengthError(what, `${n} bytes long`, size);
+    n += bytesRead;
+    onBytes?.(bytesRead);
+  }
+  if ((await handle.read(Buffer.alloc(1), 0, 1, size)).bytesRead > 0) throw partLengthError(what, `over ${size} bytes long`, size);
+  return out;
 }
 
 /** Parts and manifest as one staged group: given their names together, the manifest last, or all removed. */

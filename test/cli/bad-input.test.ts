@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { ROOT, key, reference } from '../helpers/paths.js';
 import { runCli, runProcess, type RunResult } from '../helpers/run.js';
 import { scratch, writeSignedBundle } from '../helpers/bundles.js';
@@ -174,5 +175,20 @@ describe('ec2-unbundle refuses bad input and leaves nothing behind', () => {
     expectOneLineError(r, 254, /\.\.\/x/);
     expect(readdirSync(out)).toEqual([]);
     expect(readdirSync(src).sort()).toEqual(['evil.manifest.xml', 'evil.part.0', 'out', 'x']);
+  });
+
+  it('a gzip stream of two members, or with bytes after its member: the format has one', async () => {
+    const dir = fresh();
+    writeFileSync(join(dir, 'disk.img'), Buffer.alloc(20_000, 'ab'));
+    const tar = execFileSync('tar', ['-c', '--owner', '0', '--group', '0', '--format=gnu', '-C', dir, 'disk.img']);
+    for (const [what, gz] of [['two members', Buffer.concat([gzipSync(tar.subarray(0, 4096)), gzipSync(tar.subarray(4096))])], ['trailing zeros', Buffer.concat([gzipSync(tar), Buffer.alloc(16)])]] as const) {
+      const src = fresh();
+      const out = join(src, 'out');
+      mkdirSync(out);
+      writeSignedBundle(src, 'multi', tar, tar.length, gz);
+      const r = await runCli('ec2-unbundle', ['-m', join(src, 'multi.manifest.xml'), '-k', key('user-key.pem'), '-s', src, '-d', out, '--batch']);
+      expectOneLineError(r, 254, /not valid gzip data \(data follows the gzip member, and a bundle holds one member\)/);
+      expect(readdirSync(out), what).toEqual([]);
+    }
   });
 });

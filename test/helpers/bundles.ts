@@ -67,13 +67,14 @@ export function maskRandomFields(xml: string): string {
 
 /**
  * A valid bundle around any tar stream: gzipped, encrypted for user-cert.pem, cut into 10 MiB parts, the manifest
- * signed with user-key.pem. `imageSize` is the manifest's <size> (by default the tar's length).
+ * signed with user-key.pem. `imageSize` is the manifest's <size> (by default the tar's length); `gzip` is the
+ * compressed stream (by default the tar at level 1).
  */
-export function writeSignedBundle(dir: string, name: string, tar: Buffer, imageSize = tar.length): void {
+export function writeSignedBundle(dir: string, name: string, tar: Buffer, imageSize = tar.length, gzip = gzipSync(tar, { level: 1 })): void {
   const aesKey = randomBytes(16);
   const iv = randomBytes(16);
   const c = createCipheriv('aes-128-cbc', aesKey, iv);
-  const enc = Buffer.concat([c.update(gzipSync(tar, { level: 1 })), c.final()]);
+  const enc = Buffer.concat([c.update(gzip), c.final()]);
   const count = partCount(enc.length);
   const parts = Array.from({ length: count }, (_, i) => {
     const data = enc.subarray(i * PART_SIZE, (i + 1) * PART_SIZE);

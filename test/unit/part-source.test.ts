@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPartSource } from '../../src/store/part-source.js';
 import { DirectoryStore } from '../../src/store/directory-store.js';
+import { readVerifiedPart, type PartStore } from '../../src/store/part-store.js';
 import { PART_SIZE } from '../../src/format/part-name.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'amitools-parts-'));
@@ -57,5 +58,44 @@ describe('createPartSource', () => {
   it('a missing part read ahead fails the stream once, naming it, with no unhandled rejection', async () => {
     const missing = { ...manifest, parts: [parts[0]!, { filename: 'p.part.missing', digest: parts[1]!.digest }, parts[2]!] };
     await expect(drain(createPartSource(new DirectoryStore(dir), missing, dir, 2))).rejects.toThrow(/p\.part\.missing: it does not exist/);
+  });
+});
+
+describe('readVerifiedPart hashes a part as its bytes arrive', () => {
+  const part = parts[0]!;
+  const data = contents[0]!;
+  /** A store over `data` that delivers it by `deliver` (into `into` or not, reporting bytes its own way). */
+  const storeOf = (deliver: (into: Buffer, onBytes: (n: number) => void) => Buffer, rereadOnMismatch = false): PartStore => ({
+    location: 'test', rereadOnMismatch, readManifest: async () => Buffer.alloc(0), createWriter: () => { throw new Error('unused'); },
+    readPart: async (_name, size, onBytes, into) => deliver(into ?? Buffer.allocUnsafe(size), onBytes ?? (() => {})),
+  });
+
+  it('a read that starts over (a retried transfer) takes back what it reported and is still verified', async () => {
+    const store = storeOf((into, onBytes) => {
+      into.fill(0xee, 0, 3 << 20);
+      onBytes(3 << 20); // garbage from a first attempt, then taken back
+      onBytes(-(3 << 20));
+      for (let at = 0; at < data.length; at += 1 << 20) {
+        data.copy(into, at, at, at + (1 << 20));
+        onBytes(Math.min(1 << 20, data.length - at));
+      }
+      return into.subarray(0, data.length);
+    });
+    expect((await readVerifiedPart(store, part, data.length)).data.equals(data)).toBe(true);
+  });
+
+  it('a store that does not use `into`, or reports bytes before they are in place, is not taken for a corrupt part', async () => {
+    const own = storeOf((_into, onBytes) => { onBytes(data.length); return Buffer.from(data); });
+    expect((await readVerifiedPart(own, part, data.length)).data.equals(data)).toBe(true);
+    const early = storeOf((into, onBytes) => { onBytes(data.length); data.copy(into); return into.subarray(0, data.length); });
+    expect((await readVerifiedPart(early, part, data.length, undefined, Buffer.alloc(data.length))).data.equals(data)).toBe(true);
+  });
+
+  it('a corrupt part is still named, with the SHA-1 of what was read', async () => {
+    const bad = Buffer.from(data);
+    bad[12345] ^= 1;
+    const store = storeOf((into, onBytes) => { bad.copy(into); onBytes(bad.length); return into.subarray(0, bad.length); });
+    const sha1 = createHash('sha1').update(bad).digest('hex');
+    await expect(readVerifiedPart(store, part, data.length)).rejects.toThrow(`part p.part.0 in test is corrupt: its SHA-1 is ${sha1} but the manifest says ${part.digest}`);
   });
 });
