@@ -52,7 +52,8 @@ export function gzipHeaderLength(b: Buffer): number | undefined {
 
 /**
  * Passes on the deflate data between a gzip header and its 8-byte trailer. It holds back the chunks that may still be
- * the trailer (rather than copying the last 8 bytes out of each chunk), so the data goes on unchanged.
+ * the trailer (rather than copying the last 8 bytes out of each chunk), so the data goes on unchanged; like a
+ * Writable's buffer, it keeps a chunk past its write callback, so the producer must not reuse the memory.
  */
 class GzipFraming extends Transform {
   private head: Buffer | undefined = Buffer.alloc(0);
