@@ -3,7 +3,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 
 /**
  * Hashed in steps of this many bytes, with the event loop let through between them: a 4 MiB chunk is 2 ms of SHA-1,
- * long enough to keep waiting the thread-pool work (inflating, deflating) whose completion the loop must pick up.
+ * during which finished thread-pool work (an inflate job) would wait for the loop to pick it up and queue the next.
  */
 const STEP = 256 << 10;
 
