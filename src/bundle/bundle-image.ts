@@ -92,9 +92,10 @@ export async function bundleImage(o: BundleOptions): Promise<BundleResult> {
   const sealer = new PartSealer(writer, { key, iv, inFlight: o.partsInFlight ?? 1 });
   const copy = o.manifestCopyDir === undefined ? undefined : new StagedFiles({ signal: o.signal });
   try {
-    // The tar's read buffers come back once the gzip stage has copied them (the tap before it only hashes them).
+    // The tar's read buffers go to the deflate workers as they are (the tap before the gzip stage only hashes them)
+    // and come back to the pool from there.
     const pool = new BufferPool(TAR_CHUNK, 4);
-    const gzip = createParallelGzip({ level: o.compressionLevel, workers: o.threads, release: (b) => pool.release(b) });
+    const gzip = createParallelGzip({ level: o.compressionLevel, workers: o.threads, release: (b) => pool.release(b), adopt: true });
     await pipeline(createTarPack(source, { pool }), tap, gzip, sealer, { signal: o.signal });
     const names = sealer.parts.map((_, i) => partName(name, i, sealer.parts.length));
     const manifest: Manifest = {

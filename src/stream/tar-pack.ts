@@ -58,7 +58,7 @@ export function tarStreamLength(src: TarSource): number {
   return end + trailerLength(end);
 }
 
-/** Chunks the tar stream is read in (all but the headers and the last one; `pool` must hand out this size). */
+/** Chunks the tar stream is read in (all but the headers, the first and the last; `pool` must hand out this size). */
 export const TAR_CHUNK = CHUNK;
 
 /**
@@ -104,10 +104,11 @@ export function createTarPack(src: TarSource, o: { pool?: BufferPool } = {}): Re
           }
           return;
         }
-        // Fill one chunk from as many regions as it takes; the last one carries the padding and trailer.
-        const want = Math.min(CHUNK, left);
+        // Fill one chunk from as many regions as it takes; the last one carries the padding and trailer. The first
+        // ends where the stream's second CHUNK starts, so that every later one is a CHUNK of the stream exactly.
+        const want = Math.min(left === stored ? CHUNK - (headers.length % CHUNK) : CHUNK, left);
         const isLast = want === left;
-        const buf = isLast ? Buffer.allocUnsafe(want + tail) : o.pool?.take() ?? Buffer.allocUnsafe(want);
+        const buf = isLast ? Buffer.allocUnsafe(want + tail) : want === CHUNK ? o.pool?.take() ?? Buffer.allocUnsafe(want) : Buffer.allocUnsafe(want);
         let filled = 0;
         while (filled < want) {
           const r = regions[region];

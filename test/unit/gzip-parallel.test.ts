@@ -109,6 +109,36 @@ describe('createParallelGzip', () => {
     expect(new Set(released.filter((b) => b.length === MiB).map((b) => b.buffer)).size).toBeLessThanOrEqual(3); // reused, not one per chunk
   });
 
+  it('with `adopt`, whole aligned chunks go to the workers uncopied and come back through `release`; the output is the same', async () => {
+    const input = Buffer.concat([text('adopt', 2 * MiB), random('adopt', 3 * MiB), Buffer.alloc(MiB)]);
+    const pool = new BufferPool(MiB, 8);
+    const released: number[] = []; // lengths when given back (a pooled buffer may be out again, and transferred, later)
+    const yielded: Buffer[] = [];
+    // Like tar-pack: a 512-byte header, a first piece that ends on a chunk boundary, whole pooled chunks, a short tail.
+    async function* produce() {
+      yield Buffer.from(input.subarray(0, 512));
+      yield Buffer.from(input.subarray(512, MiB));
+      let off = MiB;
+      for (; off + MiB <= input.length - 1000; off += MiB) {
+        const b = pool.take();
+        input.copy(b, 0, off, off + MiB);
+        yielded.push(b);
+        yield b;
+      }
+      yield input.subarray(off); // a view of a larger buffer: copied, not taken
+    }
+    const out: Buffer[] = [];
+    await pipeline(produce(), createParallelGzip({ workers: 2, adopt: true, release: (b) => { released.push(b.length); pool.release(b); } }),
+      new Writable({ write(c: Buffer, _e, cb) { out.push(c); cb(); } }));
+    const gz = Buffer.concat(out);
+    expect(gz.equals(await gzip([input], { workers: 3 }))).toBe(true);
+    checkSingleMember(gz, input);
+    // The pooled chunks were transferred to the workers (their views here are detached), not copied.
+    expect(yielded.map((b) => b.length)).toEqual([0, 0, 0, 0]);
+    // Every piece given back once: the copied ones as they came, the adopted ones whole after their worker was done.
+    expect(released.sort((a, b) => a - b)).toEqual([512, MiB - 512, MiB, MiB, MiB, MiB, MiB]);
+  });
+
   it('50 MiB of mixed data, written in odd-sized pieces, round-trips through gzip(1)', async () => {
     const pieces: Buffer[] = [];
     const kinds = [

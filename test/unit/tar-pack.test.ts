@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { readCase, writeImage } from '../helpers/images.js';
 import { gnuTarOf, writeTestFile, type TestFile } from '../helpers/tar-files.js';
-import { createTarPack, describeImage } from '../../src/stream/tar-pack.js';
+import { TAR_CHUNK, createTarPack, describeImage } from '../../src/stream/tar-pack.js';
 
 const CASES = ['tiny', 'multipart', 'sparse', 'sparse-enddata', 'options', 'realcert', 'manyparts'];
 
@@ -77,6 +77,27 @@ describe('createTarPack equals GNU tar byte for byte', () => {
     expect(ours.length).toBe(expected.length);
     expect(ours.equals(expected)).toBe(true);
     rmSync(sub, { recursive: true });
+  });
+
+  it('after the first data chunk, every chunk but the last is one TAR_CHUNK of the stream, so the gzip stage can take it whole', async () => {
+    for (const f of [
+      { name: 'plain.img', size: 5 * MiB + 77, data: [{ offset: 0, length: 5 * MiB + 77 }] },
+      { name: `${'long'.repeat(40)}.img`, size: 4 * MiB, data: [{ offset: 0, length: 4 * MiB }] }, // a LongLink header first
+      // 30 regions (extension blocks after the header) of 256 KiB and more: chunks that span regions
+      { name: 'sparse-30.img', size: 64 * MiB, data: Array.from({ length: 30 }, (_, i) => ({ offset: 2 * i * MiB, length: 256 * KiB + 4 * KiB * i })), sparse: true },
+    ] satisfies TestFile[]) {
+      const sub = mkdtempSync(join(dir, 'chunks-'));
+      const src = await describeImage(writeTestFile(sub, f), f.name);
+      let at = 0;
+      const starts: number[] = [];
+      for await (const chunk of createTarPack(src)) {
+        if ((chunk as Buffer).length === TAR_CHUNK) starts.push(at);
+        at += (chunk as Buffer).length;
+      }
+      expect(starts.length, f.name).toBeGreaterThan(1);
+      expect(starts.every((s) => s % TAR_CHUNK === 0), f.name).toBe(true);
+      rmSync(sub, { recursive: true });
+    }
   });
 
   it('follows a symlink like tar -h, naming the member after the link', async () => {
