@@ -105,7 +105,7 @@ export function createTarPack(src: TarSource, o: { pool?: BufferPool } = {}): Re
           return;
         }
         // Fill one chunk from as many regions as it takes; the last one carries the padding and trailer. The first
-        // ends where the stream's second CHUNK starts, so that every later one is a CHUNK of the stream exactly.
+        // ends on a CHUNK boundary of the stream, so that every later one is exactly one CHUNK of it.
         const want = Math.min(left === stored ? CHUNK - (headers.length % CHUNK) : CHUNK, left);
         const isLast = want === left;
         const buf = isLast ? Buffer.allocUnsafe(want + tail) : want === CHUNK ? o.pool?.take() ?? Buffer.allocUnsafe(want) : Buffer.allocUnsafe(want);
