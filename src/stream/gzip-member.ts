@@ -130,7 +130,9 @@ export class GzipMember {
 
   /** The failure to report for an error from the pipeline. */
   explain(err: Error): Error {
-    return this.inflate.readableEnded && this.leftOver() ? this.leftOver()! : err;
+    // The inflate stage ended before its input did: the pipeline reports a premature close.
+    const ended = this.inflate.readableEnded || (err as Error & { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE';
+    return (ended && this.leftOver()) || err;
   }
 
   /** After the pipeline: all of the member was inflated, and the trailer's length (modulo 2^32) is that of what came out. */
