@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
+import { Waiters } from '../stream/waiters.js';
 import { workerScript } from '../stream/worker-script.js';
 import type { PartSums, PartWriter } from './part-store.js';
 import type { SealReply, SealRequest, SealWorkerData } from './seal-worker.js';
@@ -27,7 +28,7 @@ export class PartSealer extends Writable {
   private block: Buffer | undefined;
   private fill = 0;
   private blocks = 0; // allocated
-  private waiters: Array<() => void> = [];
+  private readonly waiters = new Waiters();
   private readonly pending = new Set<Promise<void>>();
   private failure: { err: unknown } | undefined;
   private done: { resolve: () => void; reject: (err: unknown) => void } | undefined;
@@ -77,11 +78,11 @@ export class PartSealer extends Writable {
     while (off < chunk.length) {
       if (this.failure) throw this.failure.err;
       if (!this.block) {
-        this.block = this.spare.pop() ?? (this.blocks < BLOCKS ? (this.blocks++, Buffer.allocUnsafeSlow(BLOCK)) : undefined);
-        if (!this.block) {
-          await new Promise<void>((resolve) => this.waiters.push(resolve));
-          continue;
-        }
+        await this.waiters.until(() => {
+          if (this.failure) throw this.failure.err;
+          return this.spare.length > 0 || this.blocks < BLOCKS;
+        });
+        this.block = this.spare.pop() ?? (this.blocks++, Buffer.allocUnsafeSlow(BLOCK));
       }
       const n = chunk.copy(this.block, this.fill, off);
       this.fill += n;
@@ -110,7 +111,7 @@ export class PartSealer extends Writable {
     if ('block' in m) {
       this.answered();
       this.spare.push(Buffer.from(m.block.buffer as ArrayBuffer));
-      this.wake();
+      this.waiters.wake();
     } else if ('part' in m) {
       const index = this.parts.length;
       const data = Buffer.from(m.part.buffer as ArrayBuffer, m.part.byteOffset, m.part.byteLength);
@@ -140,14 +141,9 @@ export class PartSealer extends Writable {
   private fail(err: unknown): void {
     this.failure ??= { err };
     this.done?.reject(this.failure.err);
-    this.wake();
+    this.waiters.wake();
   }
 
-  private wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w();
-  }
 
   private async shutdown(): Promise<void> {
     this.closing = true;

@@ -14,6 +14,11 @@ export class BufferPool {
 
   /** Gives back a buffer: only a whole one of the pool's size is kept, and only once nothing reads it any more. */
   release(buf: Buffer): void {
-    if (buf.length === this.size && buf.byteOffset === 0 && buf.buffer.byteLength === this.size && this.free.length < this.max) this.free.push(buf);
+    if (isWholeBuffer(buf, this.size) && this.free.length < this.max) this.free.push(buf);
   }
+}
+
+/** Whether `buf` is all of its memory and `size` bytes long: a buffer that can be kept, or transferred, as a whole. */
+export function isWholeBuffer(buf: Buffer, size: number): boolean {
+  return buf.length === size && buf.byteOffset === 0 && buf.buffer.byteLength === size;
 }

@@ -7,6 +7,8 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { crc32Combine } from '../format/crc32-combine.js';
 import type { GzipJob, GzipJobResult } from './gzip-worker.js';
+import { isWholeBuffer } from './buffer-pool.js';
+import { Waiters } from './waiters.js';
 import { workerScript } from './worker-script.js';
 
 export interface ParallelGzipOptions {
@@ -53,7 +55,7 @@ class ParallelGzip extends Transform {
   private readonly queue: GzipJob[] = [];
   private readonly done = new Map<number, { pieces: Buffer[]; crc: number; length: number }>();
   private readonly spare: Buffer[] = []; // chunk buffers back from the workers
-  private waiters: Array<() => void> = [];
+  private readonly waiters = new Waiters();
   private nextSeq = 0;
   private nextOut = 0;
   private inFlight = 0; // submitted and not yet pushed
@@ -84,7 +86,7 @@ class ParallelGzip extends Transform {
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    if (this.adopt && this.curLen === 0 && chunk.length === this.chunkSize && chunk.byteOffset === 0 && chunk.buffer.byteLength === this.chunkSize) {
+    if (this.adopt && this.curLen === 0 && isWholeBuffer(chunk, this.chunkSize)) {
       this.adopted.add(this.nextSeq);
       this.submit(chunk);
       this.untilRoom().then(() => cb(), cb);
@@ -99,7 +101,7 @@ class ParallelGzip extends Transform {
   override _read(size: number): void {
     super._read(size);
     // The consumer wants more: input waiting for room in the output may go on, once the chunk being read is taken.
-    process.nextTick(() => this.wake());
+    process.nextTick(() => this.waiters.wake());
   }
 
   override _flush(cb: TransformCallback): void {
@@ -108,7 +110,7 @@ class ParallelGzip extends Transform {
 
   override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
     this.failure ??= err ?? new Error('parallel gzip stream destroyed');
-    this.wake();
+    this.waiters.wake();
     this.shutdown().then(() => cb(err), () => cb(err));
   }
 
@@ -196,7 +198,7 @@ class ParallelGzip extends Transform {
       if (!this.destroyed) for (const piece of out.pieces) this.push(piece);
     }
     this.dispatch();
-    this.wake();
+    this.waiters.wake();
   }
 
   private fail(err: Error): void {
@@ -204,22 +206,14 @@ class ParallelGzip extends Transform {
     this.destroy(err);
   }
 
+  /** Waits for `ready`, or rejects once the stream has failed. */
   private until(ready: () => boolean): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (this.failure) reject(this.failure);
-        else if (ready()) resolve();
-        else this.waiters.push(check);
-      };
-      check();
+    return this.waiters.until(() => {
+      if (this.failure) throw this.failure;
+      return ready();
     });
   }
 
-  private wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w();
-  }
 
   private async shutdown(): Promise<void> {
     this.closing = true;
