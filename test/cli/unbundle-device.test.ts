@@ -62,6 +62,19 @@ function loopDevice(size: number, o: { partitions?: boolean } = {}): Loop {
 const loops: (() => Buffer)[] = [];
 afterAll(() => { for (const d of loops) try { d(); } catch { /* already detached */ } });
 
+/**
+ * An ext4 filesystem on `dev`, mounted read-only at a fresh directory. Read-only and fully initialised, so the kernel
+ * writes nothing to the device while it is mounted (a read-write mount journals and initialises inode tables lazily),
+ * and a test can compare the device's bytes before and after.
+ */
+function mountIdleFilesystem(dev: string): string {
+  execFileSync('mkfs.ext4', ['-q', '-E', 'lazy_itable_init=0,lazy_journal_init=0', dev]);
+  const mnt = join(work.dir, `mnt${n++}`);
+  mkdirSync(mnt);
+  execFileSync('mount', ['-o', 'ro', dev, mnt]);
+  return mnt;
+}
+
 const args = (dev: string, extra: string[] = []) => ['-m', manifest, '-k', key('user-key.pem'), '-s', bundle, '-o', dev, '--batch', ...extra];
 
 /** Exit 254, one line on stderr matching `pattern`. */
@@ -108,12 +121,8 @@ describe.skipIf(skip)('ec2-unbundle -o DEVICE', () => {
 
   it('refuses a mounted device, writing nothing', async () => {
     const loop = loopDevice(32 * MiB);
-    execFileSync('mkfs.ext4', ['-q', loop.dev]);
-    const mnt = join(work.dir, `mnt${n++}`);
-    mkdirSync(mnt);
-    execFileSync('mount', [loop.dev, mnt]);
+    const mnt = mountIdleFilesystem(loop.dev);
     try {
-      // Compared while mounted: unmounting writes to the filesystem itself.
       const before = sha1(readFileSync(loop.dev));
       const r = await runCli('ec2-unbundle', args(loop.dev));
       expectRefused(r, new RegExp(`^ERROR: ${loop.dev} is in use \\(${loop.dev.slice(5)} is mounted at ${mnt}\\): refusing to write an image over it; nothing was written$`));
@@ -132,10 +141,7 @@ describe.skipIf(skip)('ec2-unbundle -o DEVICE', () => {
       process.stderr.write(`[skipped] the kernel made no partition device ${part} for a loop device here\n`);
       return ctx.skip();
     }
-    execFileSync('mkfs.ext4', ['-q', part]);
-    const mnt = join(work.dir, `mnt${n++}`);
-    mkdirSync(mnt);
-    execFileSync('mount', [part, mnt]);
+    const mnt = mountIdleFilesystem(part);
     try {
       const before = sha1(readFileSync(loop.dev));
       const r = await runCli('ec2-unbundle', args(loop.dev));
