@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { constants, deflateRawSync, inflateRawSync } from 'node:zlib';
-import { deflateChunk as deflatePieces, estimateEntropy, SEGMENT, STORE_ENTROPY } from '../../src/stream/deflate-chunk.js';
+import { deflateChunk as deflatePieces, estimateEntropy, looksIncompressible, SEGMENT, STORE_ENTROPY } from '../../src/stream/deflate-chunk.js';
 import { pseudoRandomChunks, textChunks } from '../helpers/images.js';
 
 const KiB = 1024;
@@ -35,6 +35,18 @@ describe('estimateEntropy', () => {
     // A segment a sixteenth zeros (one 4 KiB block in an ext4 image) is still worth deflating.
     const mostlyRandom = Buffer.concat([random('mostly', SEGMENT - 4 * KiB), Buffer.alloc(4 * KiB)]);
     expect(estimateEntropy(mostlyRandom)).toBeLessThan(STORE_ENTROPY);
+  });
+});
+
+describe('looksIncompressible', () => {
+  it('decides as the full estimate does, near the threshold too, where the coarse sample defers to it', () => {
+    // Random data with a growing run of zeros: estimates from 8 bits down through STORE_ENTROPY.
+    const cases = Array.from({ length: 25 }, (_, k) => Buffer.concat([random(`near${k}`, SEGMENT - k * 128), Buffer.alloc(k * 128)]));
+    const full = cases.map((seg) => estimateEntropy(seg) >= STORE_ENTROPY);
+    expect(full).toContain(true);
+    expect(full).toContain(false);
+    expect(cases.map((seg) => looksIncompressible(seg))).toEqual(full);
+    for (const seg of [random('short', 3000), text('short', SEGMENT), Buffer.alloc(SEGMENT)]) expect(looksIncompressible(seg)).toBe(estimateEntropy(seg) >= STORE_ENTROPY);
   });
 });
 
