@@ -126,7 +126,7 @@ export class BlockWriter {
     let i = 0;
     while (i < len) {
       const end = Math.min(len, i + HOLE_BLOCK - ((start + i) % HOLE_BLOCK));
-      const zero = buf.subarray(i, end).equals(ZERO.subarray(0, end - i));
+      const zero = isZero(buf, i, end);
       if (!zero && run < 0) run = i;
       if (zero && run >= 0) {
         await this.out(buf, run, i, start + run);
@@ -136,6 +136,15 @@ export class BlockWriter {
     }
     if (run >= 0) await this.out(buf, run, len, start + run);
   }
+}
+
+/**
+ * Whether buf[from, to) is all zeros. A few bytes read first settle most blocks of data without a call into the
+ * runtime (a third of the zero test's cost, which runs on the main thread for every 4 KiB written).
+ */
+function isZero(buf: Buffer, from: number, to: number): boolean {
+  if (buf[from] !== 0 || buf[(from + to) >>> 1] !== 0 || buf[to - 1] !== 0) return false;
+  return buf.subarray(from, to).equals(ZERO.subarray(0, to - from));
 }
 
 /** Positional writes to an open file or device, continuing short writes. */

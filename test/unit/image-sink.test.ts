@@ -79,6 +79,18 @@ describe('BlockWriter', () => {
     }
   });
 
+  it('skip mode: a block is data if any one byte is not zero, wherever that byte is', async () => {
+    const r = recorder();
+    const w = new BlockWriter(r.out, { zeros: 'skip' });
+    const offsets = [0, 1, 2047, 2048, 2049, 4094, 4095];
+    const blocks = Buffer.alloc(offsets.length * 2 * 4096);
+    offsets.forEach((o, k) => { blocks[k * 2 * 4096 + o] = 0x5a; }); // one byte in every other block
+    await w.write(blocks, 0);
+    await w.finish(blocks.length);
+    expect(r.writes.map((x) => [x.at, x.data.length])).toEqual(offsets.map((_, k) => [k * 2 * 4096, 4096]));
+    for (const x of r.writes) expect(x.data.equals(blocks.subarray(x.at, x.at + 4096))).toBe(true);
+  });
+
   it('write mode refuses a piece that goes back over what was written', async () => {
     const w = new BlockWriter(recorder().out, { zeros: 'write' });
     await w.write(Buffer.alloc(10, 1), 100);
