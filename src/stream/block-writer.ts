@@ -1,10 +1,10 @@
 // Turns (data, offset) pieces of a file with holes into few large writes: the pieces are gathered in two large buffers
 // (one being written while the other fills), and the stretches between them either stay holes (all-zero 4 KiB blocks
 // are not written) or are written as zeros (a device that must end byte-identical, a stream that has no holes).
+import { isZero } from './sparse-map.js';
 
-export const WRITE_BUFFER = 4 << 20; // a multiple of HOLE_BLOCK
+export const WRITE_BUFFER = 4 << 20; // a multiple of HOLE_BLOCK, and no more than isZero takes
 const HOLE_BLOCK = 4096;
-const ZERO = Buffer.alloc(WRITE_BUFFER);
 
 /** Writes buf[from, to) at `position` of the output, all of it (a short write is the callee's to continue). */
 export type RangeWriter = (buf: Buffer, from: number, to: number, position: number) => Promise<void>;
@@ -121,7 +121,7 @@ export class BlockWriter {
   }
 
   private async writeRuns(buf: Buffer, len: number, start: number): Promise<void> {
-    if (buf.subarray(0, len).equals(ZERO.subarray(0, len))) return;
+    if (isZero(buf, 0, len)) return;
     let run = -1;
     let i = 0;
     while (i < len) {
@@ -136,15 +136,6 @@ export class BlockWriter {
     }
     if (run >= 0) await this.out(buf, run, len, start + run);
   }
-}
-
-/**
- * Whether buf[from, to) is all zeros. Three bytes read first settle nearly every block of data without a call into
- * the runtime: the test, run on the main thread for every 4 KiB written, costs half or less.
- */
-function isZero(buf: Buffer, from: number, to: number): boolean {
-  if (buf[from] !== 0 || buf[(from + to) >>> 1] !== 0 || buf[to - 1] !== 0) return false;
-  return buf.subarray(from, to).equals(ZERO.subarray(0, to - from));
 }
 
 /** Positional writes to an open file or device, continuing short writes. */

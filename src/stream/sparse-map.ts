@@ -16,7 +16,12 @@ export function isSparse(st: { size: number; blocks: number }): boolean {
   return st.blocks < Math.ceil(st.size / 512);
 }
 
-function isZero(buf: Buffer, start: number, end: number): boolean {
+/**
+ * Whether buf[start, end) (at most 4 MiB) is all zeros. Three bytes read first settle nearly every block of data
+ * without a call into the runtime: the test, run for every 4 KiB bundled or unbundled, costs half or less.
+ */
+export function isZero(buf: Buffer, start: number, end: number): boolean {
+  if (end > start && (buf[start] !== 0 || buf[(start + end) >>> 1] !== 0 || buf[end - 1] !== 0)) return false;
   return buf.subarray(start, end).equals(ZERO.subarray(0, end - start));
 }
 
