@@ -54,8 +54,10 @@ export function estimateEntropy(seg: Uint8Array, stride = STRIDE): number {
 
 /** Whether a segment goes out stored: its estimated entropy reaches STORE_ENTROPY. */
 export function looksIncompressible(seg: Uint8Array): boolean {
-  const coarse = seg.length === SEGMENT ? estimateEntropy(seg, COARSE_STRIDE) : STORE_ENTROPY;
-  if (Math.abs(coarse - STORE_ENTROPY) >= COARSE_MARGIN) return coarse > STORE_ENTROPY;
+  if (seg.length === SEGMENT) {
+    const coarse = estimateEntropy(seg, COARSE_STRIDE);
+    if (Math.abs(coarse - STORE_ENTROPY) >= COARSE_MARGIN) return coarse > STORE_ENTROPY;
+  }
   return estimateEntropy(seg) >= STORE_ENTROPY;
 }
 
